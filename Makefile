@@ -1,0 +1,147 @@
+# sipsec: top-level build.
+#   make            build everything into build/
+#   make test       install what is missing, build, run every test
+#   make demo       install what is missing, build, run the two-host demo
+#   make vmtest     run the kernel suite inside a VM (Debian's 6.1 kernel)
+#   make install    install binaries, library, example configuration
+#   make SAN=1      build with ASan+UBSan;  V=1 shows full commands
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+B := build
+
+CC ?= gcc
+CLANG ?= clang
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+	  -Wformat=2 -Wno-format-nonliteral -fPIC -MMD -MP -Iinclude
+LDFLAGS ?=
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
+	  -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-7s %s\n' $(1) $(2)
+endif
+
+PKGS := libssl libcrypto liburing libbpf inih libmnl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS += $(PKG_CFLAGS)
+
+COMMON_SRC := $(wildcard common/*.c)
+DAEMON_SRC := $(wildcard daemon/*.c)
+TOOLS_SRC := $(wildcard tools/*.c)
+SHIM_SRC := $(wildcard shim/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+VMTEST_SRC := $(wildcard tests/vm/*.c)
+VMBPF_SRC := $(wildcard tests/vm/*.bpf.c)
+VMTEST_SRC := $(filter-out $(VMBPF_SRC),$(VMTEST_SRC))
+
+obj = $(patsubst %.c,$(B)/%.o,$(1))
+COMMON_OBJ := $(call obj,$(COMMON_SRC))
+DAEMON_OBJ := $(call obj,$(DAEMON_SRC))
+DAEMON_LIB_OBJ := $(filter-out $(B)/daemon/main.o,$(DAEMON_OBJ))
+TOOLS_OBJ := $(call obj,$(TOOLS_SRC))
+SHIM_OBJ := $(call obj,$(SHIM_SRC))
+
+SIPSECD := $(B)/sipsecd
+SIPSECCTL := $(B)/sipsecctl
+SHIM := $(B)/libsipsec.so
+TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+VMTESTS := $(patsubst tests/vm/%.c,$(B)/tests/vm/%,$(VMTEST_SRC)) \
+	   $(patsubst tests/vm/%.bpf.c,$(B)/tests/vm/%.bpf.o,$(VMBPF_SRC))
+
+all: $(SIPSECD) $(SIPSECCTL) $(SHIM) $(TESTS) $(VMTESTS)
+
+$(B)/%.o: %.c
+	$(call msg,CC,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/libcommon.a: $(COMMON_OBJ)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(SIPSECD): $(DAEMON_OBJ) $(B)/libcommon.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(SIPSECCTL): $(TOOLS_OBJ) $(DAEMON_LIB_OBJ) $(B)/libcommon.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The shim exports only its hooks (shim/shim.map); everything else is local.
+$(SHIM): $(SHIM_OBJ) $(B)/libcommon.a shim/shim.map
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,--version-script=shim/shim.map \
+		-Wl,-z,defs -o $@ $(SHIM_OBJ) $(B)/libcommon.a -ldl -lpthread
+
+$(B)/tests/test_%: $(B)/tests/test_%.o $(DAEMON_LIB_OBJ) $(B)/libcommon.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcriterion
+
+$(B)/tests/vm/%: $(B)/tests/vm/%.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/tests/vm/%.bpf.o: tests/vm/%.bpf.c
+	$(call msg,BPF,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) -O2 -g -Wall -Werror -target bpf -D__TARGET_ARCH_x86 \
+		-I/usr/include/x86_64-linux-gnu -Iinclude -c -o $@ $<
+
+deps:
+	$(Q)scripts/deps.sh test
+
+unit: $(TESTS)
+	$(Q)scripts/run-tests.sh unit
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/run-tests.sh all
+
+demo:
+	$(Q)scripts/deps.sh demo
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh
+
+vmtest: all
+	$(Q)scripts/vmtest.sh -- tests/vm/suite.sh
+
+install: $(SIPSECD) $(SIPSECCTL) $(SHIM)
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(SYSCONFDIR)/sipsec \
+		$(DESTDIR)$(PREFIX)/share/doc/sipsec/examples \
+		$(DESTDIR)/lib/systemd/system
+	install -m 0755 $(SIPSECD) $(DESTDIR)$(PREFIX)/sbin/sipsecd
+	install -m 0755 $(SIPSECCTL) $(DESTDIR)$(PREFIX)/bin/sipsecctl
+	install -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/lib/libsipsec.so
+	test -e $(DESTDIR)$(SYSCONFDIR)/sipsec/sipsec.conf || \
+		install -m 0640 examples/sipsec.conf $(DESTDIR)$(SYSCONFDIR)/sipsec/sipsec.conf
+	install -m 0644 examples/sipsec.conf examples/legacy-pbx.service.d.conf \
+		$(DESTDIR)$(PREFIX)/share/doc/sipsec/examples/
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		examples/sipsecd.service.in > $(DESTDIR)/lib/systemd/system/sipsecd.service
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/sipsecd $(DESTDIR)$(PREFIX)/bin/sipsecctl \
+		$(DESTDIR)$(PREFIX)/lib/libsipsec.so \
+		$(DESTDIR)/lib/systemd/system/sipsecd.service
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/sipsec
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all deps unit test demo vmtest install uninstall clean
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+/* Addresses, networks and numbers as they appear in configuration. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sipsec.h"
+
+int sipsec_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end = NULL;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end != '\0')
+		return -EINVAL;
+	if (v < min || v > max)
+		return -ERANGE;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* "5060, 5062" -> ports; spaces around commas allowed, duplicates refused. */
+int sipsec_parse_port_list(const char *s, uint16_t *ports, size_t cap,
+			   size_t *n)
+{
+	char buf[256], *save = NULL, *tok;
+	size_t count = 0;
+
+	if (strlen(s) >= sizeof(buf))
+		return -E2BIG;
+	strcpy(buf, s);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		uint32_t v;
+		char *end;
+
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		end = tok + strlen(tok);
+		while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (sipsec_parse_u32(tok, 1, 65535, &v))
+			return -EINVAL;
+		for (size_t i = 0; i < count; i++)
+			if (ports[i] == v)
+				return -EEXIST;
+		if (count == cap)
+			return -E2BIG;
+		ports[count++] = (uint16_t)v;
+	}
+	if (!count)
+		return -EINVAL;
+	*n = count;
+	return 0;
+}
+
+int sipsec_net_parse(const char *s, struct sipsec_net *out)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	const char *slash;
+	uint32_t prefix;
+	size_t alen;
+	int max;
+
+	memset(out, 0, sizeof(*out));
+	slash = strchr(s, '/');
+	alen = slash ? (size_t)(slash - s) : strlen(s);
+	if (alen == 0 || alen >= INET6_ADDRSTRLEN)
+		return -EINVAL;
+	memcpy(buf, s, alen);
+	buf[alen] = '\0';
+	if (inet_pton(AF_INET, buf, out->addr) == 1) {
+		out->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+		out->family = AF_INET6;
+		max = 128;
+	} else {
+		return -EINVAL;
+	}
+	prefix = (uint32_t)max;
+	if (slash && sipsec_parse_u32(slash + 1, 0, (uint32_t)max, &prefix))
+		return -EINVAL;
+	out->prefix = (uint8_t)prefix;
+	/* Host bits set under the prefix are a typo more often than not. */
+	for (int bit = (int)prefix; bit < max; bit++)
+		if (out->addr[bit / 8] & (0x80 >> (bit % 8)))
+			return -EINVAL;
+	return 0;
+}
+
+bool sipsec_net_contains(const struct sipsec_net *net,
+			 const struct sockaddr *sa)
+{
+	const uint8_t *a;
+	int bits = net->prefix;
+
+	if (sa->sa_family == AF_INET && net->family == AF_INET)
+		a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6 && net->family == AF_INET6)
+		a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	else
+		return false;
+	if (memcmp(a, net->addr, (size_t)bits / 8))
+		return false;
+	if (bits % 8) {
+		uint8_t mask = (uint8_t)(0xff00 >> (bits % 8));
+
+		if ((a[bits / 8] & mask) != (net->addr[bits / 8] & mask))
+			return false;
+	}
+	return true;
+}
+
+int sipsec_net_format(const struct sipsec_net *net, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(net->family, net->addr, a, sizeof(a)))
+		return -errno;
+	if ((size_t)snprintf(buf, len, "%s/%u", a, net->prefix) >= len)
+		return -ENOSPC;
+	return 0;
+}
+
+const char *sipsec_sa_format(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, ntohs(in6->sin6_port));
+	} else {
+		snprintf(buf, len, "(family %d)", sa->sa_family);
+	}
+	return buf;
+}

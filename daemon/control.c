@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The daemon's end of the control protocol (wire format: sipsec_ctl.h).
+ *
+ * Clients are the shim inside legacy programs and sipsecctl. Each is
+ * checked once, at accept, by SO_PEERCRED against [control] allow_users /
+ * allow_groups (root is always allowed). A client must say HELLO first; a
+ * malformed message ends its connection, an unknown request gets an
+ * ERROR reply. Descriptors are accepted only on requests that take one,
+ * and are checked by sock_check() before use.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sipsecd.h"
+
+#define MAX_CLIENTS 1024
+
+struct client {
+	struct daemon *d;
+	int fd;
+	struct ucred cred;
+	uint16_t role;
+	bool greeted;
+};
+
+bool control_cred_allowed(const struct config *cfg, uid_t uid, gid_t gid)
+{
+	if (uid == 0)
+		return true;
+	for (size_t i = 0; i < cfg->n_allow_uids; i++)
+		if (cfg->allow_uids[i] == uid)
+			return true;
+	for (size_t i = 0; i < cfg->n_allow_gids; i++)
+		if (cfg->allow_gids[i] == gid)
+			return true;
+	return false;
+}
+
+static void client_close(struct client *c)
+{
+	loop_del(c->d->loop, c->fd);
+	close(c->fd);
+	c->d->n_clients--;
+	free(c);
+}
+
+static int reply(struct client *c, uint16_t type, uint32_t seq,
+		 int32_t status, uint16_t flags, const void *body, size_t len)
+{
+	int err;
+
+	err = sipsec_ctl_send(c->fd, type, seq, status, flags, body, len, -1);
+	if (err)
+		log_debug("control: pid %d: reply failed: %s", c->cred.pid,
+			  strerror(-err));
+	return err;
+}
+
+static int on_hello(struct client *c, const struct sipsec_ctl_hdr *h,
+		    const void *body, size_t len)
+{
+	struct sipsec_ctl_hello in, out = { 0 };
+
+	if (len != sizeof(in))
+		return reply(c, SIPSEC_CTL_ERROR, h->seq, -EBADMSG, 0, NULL, 0);
+	memcpy(&in, body, sizeof(in));
+	if (in.min_version > SIPSEC_CTL_VERSION ||
+	    in.max_version < SIPSEC_CTL_VERSION) {
+		log_warnx("control: pid %d speaks versions %u-%u, not %u",
+			  c->cred.pid, in.min_version, in.max_version,
+			  SIPSEC_CTL_VERSION);
+		return reply(c, SIPSEC_CTL_ERROR, h->seq, -EPROTONOSUPPORT, 0,
+			     NULL, 0);
+	}
+	c->greeted = true;
+	c->role = in.role;
+	out.min_version = out.max_version = SIPSEC_CTL_VERSION;
+	snprintf(out.software, sizeof(out.software), "sipsecd %s",
+		 SIPSEC_VERSION);
+	return reply(c, SIPSEC_CTL_HELLO, h->seq, 0, 0, &out, sizeof(out));
+}
+
+/* Fixed-size wire fields: truncation is acceptable, overflow is not. */
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+	size_t n = src ? strnlen(src, cap - 1) : 0;
+
+	memcpy(dst, src ? src : "", n);
+	dst[n] = '\0';
+}
+
+static int on_status(struct client *c, const struct sipsec_ctl_hdr *h,
+		     size_t len)
+{
+	struct daemon *d = c->d;
+	struct sipsec_ctl_status st = { 0 };
+
+	if (len != 0)
+		return reply(c, SIPSEC_CTL_ERROR, h->seq, -EBADMSG, 0, NULL, 0);
+	st.pid = (uint32_t)getpid();
+	st.uptime_s = (uint32_t)(time(NULL) - d->started);
+	st.features = d->probe.features;
+	st.n_conns = 0; /* connections arrive with the TCP data path */
+	st.n_peers = (uint32_t)(d->cfg->n_pol - 1);
+	st.config_loaded_at = (uint64_t)d->cfg->loaded_at;
+	snprintf(st.software, sizeof(st.software), "sipsecd %s",
+		 SIPSEC_VERSION);
+	copy_str(st.loop_backend, sizeof(st.loop_backend),
+		 loop_backend(d->loop));
+	copy_str(st.host_name, sizeof(st.host_name),
+		 policy_global(d->cfg)->name);
+	copy_str(st.config_path, sizeof(st.config_path), d->cfg->path);
+	copy_str(st.ktls_reason, sizeof(st.ktls_reason), d->probe.ktls);
+	copy_str(st.esp_reason, sizeof(st.esp_reason), d->probe.esp);
+	return reply(c, SIPSEC_CTL_STATUS, h->seq, 0, 0, &st, sizeof(st));
+}
+
+/* Returns < 0 when the client must be dropped. */
+static int handle(struct client *c, const char *buf, size_t n, int rfd)
+{
+	struct sipsec_ctl_hdr h;
+	const char *body = buf + sizeof(h);
+	size_t len = n - sizeof(h);
+
+	memcpy(&h, buf, sizeof(h));
+	if (rfd >= 0) {
+		/* No request of this protocol version takes a descriptor
+		 * yet; one that arrives anyway is refused unused. */
+		close(rfd);
+		log_warnx("control: pid %d sent a descriptor with request %u",
+			  c->cred.pid, h.type);
+		reply(c, SIPSEC_CTL_ERROR, h.seq, -EBADMSG, 0, NULL, 0);
+		return -EBADMSG;
+	}
+	if (!c->greeted && h.type != SIPSEC_CTL_HELLO) {
+		reply(c, SIPSEC_CTL_ERROR, h.seq, -EPROTO, 0, NULL, 0);
+		return -EPROTO;
+	}
+	switch (h.type) {
+	case SIPSEC_CTL_HELLO:
+		return on_hello(c, &h, body, len);
+	case SIPSEC_CTL_STATUS:
+		return on_status(c, &h, len);
+	default:
+		return reply(c, SIPSEC_CTL_ERROR, h.seq, -EOPNOTSUPP, 0, NULL,
+			     0) ? -EIO : 0;
+	}
+}
+
+static void on_client(struct loop *l, int fd, uint32_t revents, void *arg)
+{
+	struct client *c = arg;
+	char buf[SIPSEC_CTL_MAX_MSG];
+	ssize_t n;
+	int rfd;
+
+	(void)l;
+	(void)revents;
+	n = sipsec_ctl_recv(fd, buf, sizeof(buf), &rfd);
+	if (n == -EAGAIN)
+		return;
+	if (n <= 0) {
+		if (n < 0)
+			log_warnx("control: pid %d uid %d: %s; closing",
+				  c->cred.pid, c->cred.uid,
+				  n == -EMSGSIZE ? "message too long" :
+				  n == -EBADMSG	 ? "malformed message" :
+						   strerror((int)-n));
+		client_close(c);
+		return;
+	}
+	if (handle(c, buf, (size_t)n, rfd) < 0)
+		client_close(c);
+}
+
+static void on_accept(struct loop *l, int fd, uint32_t revents, void *arg)
+{
+	struct daemon *d = arg;
+	struct client *c;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int cfd;
+
+	(void)revents;
+	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (cfd < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_warn("control: accept");
+		return;
+	}
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_warn("control: SO_PEERCRED");
+		close(cfd);
+		return;
+	}
+	if (!control_cred_allowed(d->cfg, cred.uid, cred.gid)) {
+		log_warnx("control: refused pid %d uid %d gid %d: not root and "
+			  "not in [control] allow_users / allow_groups",
+			  cred.pid, cred.uid, cred.gid);
+		close(cfd);
+		return;
+	}
+	if (d->n_clients >= MAX_CLIENTS) {
+		log_warnx("control: refused pid %d: %d clients already",
+			  cred.pid, MAX_CLIENTS);
+		close(cfd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || loop_add(l, cfd, POLLIN, on_client, c)) {
+		log_warnx("control: cannot take pid %d: out of memory",
+			  cred.pid);
+		free(c);
+		close(cfd);
+		return;
+	}
+	c->d = d;
+	c->fd = cfd;
+	c->cred = cred;
+	d->n_clients++;
+	log_debug("control: pid %d uid %d connected", cred.pid, cred.uid);
+}
+
+int control_open(struct daemon *d)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, err;
+
+	err = sipsec_ctl_sockaddr(d->cfg->ctl_name, (struct sockaddr *)&ss,
+				  &len);
+	if (err)
+		return err;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	err = loop_add(d->loop, fd, POLLIN, on_accept, d);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	d->ctl_fd = fd;
+	return 0;
+}
+
+void control_close(struct daemon *d)
+{
+	if (d->ctl_fd < 0)
+		return;
+	loop_del(d->loop, d->ctl_fd);
+	close(d->ctl_fd);
+	d->ctl_fd = -1;
+}

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sipsecd's map: the exports of each daemon file. sipsecctl links the
+ * same objects (config parsing for `check`, probes, certificates).
+ */
+#ifndef SIPSECD_H
+#define SIPSECD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "sipsec.h"
+#include "sipsec_ctl.h"
+
+/* config.c: the INI file, parsed with libinih */
+enum mech_bit {
+	MECH_TLS = 1u << SIPSEC_MECH_TLS,
+	MECH_IPSEC = 1u << SIPSEC_MECH_IPSEC,
+	MECH_PRESHARED = 1u << SIPSEC_MECH_PRESHARED,
+	MECH_NONE = 1u << SIPSEC_MECH_NONE, /* cleartext: explicit only */
+};
+enum ktls_mode { KTLS_PREFER, KTLS_REQUIRE, KTLS_OFF };
+enum id_check { IDCHECK_ENFORCE, IDCHECK_LOG, IDCHECK_OFF };
+enum uring_mode { URING_AUTO, URING_OFF };
+
+#define POLICY_MAX_NETS 16
+#define POLICY_MAX_PORTS 8
+#define POLICY_MAX_PSK 64
+#define CONFIG_MAX_POLICIES 4096
+#define CONFIG_MAX_IDS 16
+
+/* Which keys a section set; unset keys are inherited peer -> realm ->
+ * global. */
+enum policy_key {
+	PK_NAME = 1u << 0,
+	PK_REQUIRE = 1u << 1,
+	PK_ALLOW = 1u << 2,
+	PK_SIP_PORTS = 1u << 3,
+	PK_TLS_PORT = 1u << 4,
+	PK_TLS_MIN = 1u << 5,
+	PK_CA = 1u << 6,
+	PK_CERT = 1u << 7,
+	PK_KEY = 1u << 8,
+	PK_PSK = 1u << 9,
+	PK_PSK_ID = 1u << 10,
+	PK_KTLS = 1u << 11,
+	PK_IDCHECK = 1u << 12,
+};
+
+/* One policy: [global], a [peer NAME] or a [realm DOMAIN] section. */
+struct policy {
+	char label[64]; /* "peer pbx1", "realm example.net", "global" */
+	int line; /* where the section starts */
+	bool is_realm;
+	char realm[64]; /* peer: the realm it belongs to; realm: its domain */
+	struct sipsec_net nets[POLICY_MAX_NETS];
+	size_t n_nets;
+	char name[256]; /* name expected in the peer's certificate, SNI */
+	uint32_t require; /* mech_bit: the mechanism that must be agreed */
+	uint32_t allow; /* mech_bit: acceptable mechanisms */
+	uint16_t sip_ports[POLICY_MAX_PORTS];
+	size_t n_sip_ports;
+	uint16_t tls_port;
+	uint16_t tls_min; /* 0x0303 (TLS 1.2) or 0x0304 (TLS 1.3) */
+	char *ca, *cert, *key; /* paths */
+	uint8_t psk[POLICY_MAX_PSK];
+	size_t psk_len;
+	char psk_identity[64];
+	enum ktls_mode ktls;
+	enum id_check idcheck;
+	uint32_t set; /* enum policy_key */
+};
+
+struct config {
+	char *path;
+	time_t loaded_at;
+	/* [global] daemon settings */
+	enum log_target log_target;
+	enum log_level log_level;
+	char *pin_dir;
+	char *ctl_name;
+	uint32_t handshake_timeout_ms;
+	uint32_t max_pending;
+	uint32_t max_conns;
+	enum uring_mode io_uring;
+	uid_t allow_uids[CONFIG_MAX_IDS];
+	size_t n_allow_uids;
+	gid_t allow_gids[CONFIG_MAX_IDS];
+	size_t n_allow_gids;
+	/* [global] policy defaults; policies[0] */
+	struct policy *pol;
+	size_t n_pol;
+};
+
+/** Receives each problem found in a file: "FILE:LINE: reason". */
+typedef void (*config_err_fn)(void *ctx, const char *msg);
+
+/**
+ * @brief Parse and validate a configuration file.
+ * @return 0 and *out, or -EINVAL after reporting every bad line through
+ * err (log_warnx when NULL), or -errno when the file cannot be read.
+ */
+int config_load(const char *path, struct config **out, config_err_fn err,
+		void *ctx);
+void config_free(struct config *cfg);
+const char *mech_name(unsigned mech);
+int mech_mask_format(uint32_t mask, char *buf, size_t len);
+
+/* policy.c: which policy governs a peer, with inheritance resolved */
+const struct policy *policy_global(const struct config *cfg);
+const struct policy *policy_find(const struct config *cfg,
+				 const struct sockaddr *peer);
+const struct policy *policy_find_realm(const struct config *cfg,
+				       const char *domain);
+/** @brief Fill *eff with p's settings, inherited ones filled in. */
+void policy_effective(const struct config *cfg, const struct policy *p,
+		      struct policy *eff);
+bool policy_is_sip_port(const struct policy *eff, uint16_t port);
+void policy_dump(const struct config *cfg, FILE *f);
+
+/* probe.c: what the running kernel offers */
+struct probe_result {
+	uint32_t features; /* enum sipsec_feature */
+	char ktls[64]; /* "present" or why not */
+	char esp[64];
+	char bpf_tc[64];
+	char io_uring[64];
+};
+
+void probe_kernel(struct probe_result *r);
+void probe_format(const struct probe_result *r, char *buf, size_t len);
+
+/* loop.c: the event loop, io_uring with a poll(2) fallback */
+struct loop;
+typedef void (*loop_cb)(struct loop *l, int fd, uint32_t revents,
+			void *arg);
+
+int loop_new(struct loop **out, enum uring_mode mode);
+void loop_free(struct loop *l);
+const char *loop_backend(const struct loop *l);
+/** @brief Watch fd for events (POLLIN/POLLOUT) until loop_del. */
+int loop_add(struct loop *l, int fd, uint32_t events, loop_cb cb, void *arg);
+int loop_mod(struct loop *l, int fd, uint32_t events);
+int loop_del(struct loop *l, int fd);
+int loop_run(struct loop *l);
+void loop_stop(struct loop *l);
+
+/* control.c: the daemon's end of the control protocol */
+struct daemon;
+int control_open(struct daemon *d);
+void control_close(struct daemon *d);
+bool control_cred_allowed(const struct config *cfg, uid_t uid, gid_t gid);
+
+/* sockcheck.c: what a received descriptor must be before we act on it */
+struct sock_expect {
+	int type; /* SOCK_STREAM or SOCK_DGRAM */
+	int state; /* TCP state (TCP_CLOSE, ...), or -1 for any */
+};
+
+/**
+ * @brief Check a descriptor received from a client: an AF_INET or AF_INET6
+ * socket of the expected type and protocol (TCP for streams, UDP for
+ * datagrams), in the expected TCP state, created by the sending user.
+ * @return 0, or -ENOTSOCK / -EAFNOSUPPORT / -EPROTOTYPE / -EISCONN ... /
+ * -EPERM (owner).
+ */
+int sock_check(int fd, const struct sock_expect *want, uid_t sender_uid);
+
+/* main.c */
+struct daemon {
+	struct config *cfg;
+	struct loop *loop;
+	struct probe_result probe;
+	time_t started;
+	int ctl_fd;
+	int sig_fd;
+	size_t n_clients;
+	bool debug; /* -d: keep debug level across reloads */
+};
+
+#endif

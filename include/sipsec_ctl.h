@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control protocol between the shim / sipsecctl and sipsecd.
+ *
+ * Transport: a SOCK_SEQPACKET socket on an abstract Unix address
+ * ("\0" SIPSEC_CTL_DEFAULT_NAME unless configured otherwise). Abstract names
+ * live in the network namespace, so each lab host (and each container) has
+ * its own daemon. One datagram is one message: a struct sipsec_ctl_hdr and
+ * a body of the size the type defines; at most one descriptor rides along
+ * (SCM_RIGHTS). The daemon checks the peer's SO_PEERCRED against policy at
+ * accept, and every descriptor it receives before it acts on it.
+ *
+ * Byte order: host (both ends are on one host). Every struct has explicit
+ * padding and a size assertion so that an old client and a new daemon
+ * detect a mismatch from the length, never misread.
+ */
+#ifndef SIPSEC_CTL_H
+#define SIPSEC_CTL_H
+
+#include <stdint.h>
+
+#define SIPSEC_CTL_DEFAULT_NAME "sipsec/ctl"
+#define SIPSEC_CTL_MAGIC 0x53495043u /* "SIPC" */
+#define SIPSEC_CTL_VERSION 1
+#define SIPSEC_CTL_MAX_MSG 4096 /* header included */
+
+enum sipsec_ctl_type {
+	SIPSEC_CTL_HELLO = 1, /* both ways: struct sipsec_ctl_hello */
+	SIPSEC_CTL_STATUS = 2, /* request: no body; reply: see below */
+	SIPSEC_CTL_STATUS_CONN = 3, /* reply part: struct sipsec_ctl_conn */
+	SIPSEC_CTL_ERROR = 15, /* reply: no body, hdr.status = -errno */
+};
+
+/* hdr.flags */
+#define SIPSEC_CTL_F_MORE 0x1 /* more replies to this seq follow */
+
+struct sipsec_ctl_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type;
+	uint32_t len; /* bytes, header included */
+	uint32_t seq; /* echoed in replies */
+	int32_t status; /* replies: 0 or -errno */
+	uint16_t flags;
+	uint16_t pad;
+};
+_Static_assert(sizeof(struct sipsec_ctl_hdr) == 24, "ctl header size");
+
+/* Client kinds, for logs and policy. */
+enum sipsec_ctl_role {
+	SIPSEC_CTL_ROLE_SHIM = 1,
+	SIPSEC_CTL_ROLE_CTL = 2,
+};
+
+struct sipsec_ctl_hello {
+	uint16_t min_version; /* oldest protocol version the sender speaks */
+	uint16_t max_version;
+	uint16_t role; /* enum sipsec_ctl_role; 0 in the daemon's reply */
+	uint16_t pad;
+	char software[32]; /* NUL-terminated, e.g. "sipsec 0.1.0" */
+};
+_Static_assert(sizeof(struct sipsec_ctl_hello) == 40, "hello size");
+
+/* Kernel features found at start-up (struct sipsec_ctl_status.features). */
+enum sipsec_feature {
+	SIPSEC_FEAT_KTLS = 1u << 0, /* TCP_ULP "tls" exists */
+	SIPSEC_FEAT_ESP = 1u << 1, /* an ESP SA can be added */
+	SIPSEC_FEAT_BPF_TC = 1u << 2, /* BPF_PROG_TYPE_SCHED_CLS loads */
+	SIPSEC_FEAT_BTF = 1u << 3, /* /sys/kernel/btf/vmlinux */
+	SIPSEC_FEAT_IO_URING = 1u << 4, /* an io_uring could be set up */
+};
+
+/* Reply to SIPSEC_CTL_STATUS: this, then one SIPSEC_CTL_STATUS_CONN per
+ * connection, every message but the last flagged SIPSEC_CTL_F_MORE. */
+struct sipsec_ctl_status {
+	uint32_t pid;
+	uint32_t uptime_s;
+	uint32_t features; /* enum sipsec_feature */
+	uint32_t n_conns;
+	uint32_t n_peers; /* policy entries: peers + realms */
+	uint32_t pad;
+	uint64_t config_loaded_at; /* unix seconds */
+	char software[32];
+	char loop_backend[16]; /* "io_uring" or "poll" */
+	char host_name[64]; /* our certificate name, from policy */
+	char config_path[128];
+	char ktls_reason[64]; /* why kTLS is (not) used */
+	char esp_reason[64];
+};
+_Static_assert(sizeof(struct sipsec_ctl_status) == 400, "status size");
+
+enum sipsec_mech { SIPSEC_MECH_NONE, SIPSEC_MECH_TLS, SIPSEC_MECH_IPSEC,
+		   SIPSEC_MECH_PRESHARED };
+enum sipsec_datapath { SIPSEC_PATH_NONE, SIPSEC_PATH_KERNEL,
+		       SIPSEC_PATH_USERSPACE };
+
+struct sipsec_ctl_addr {
+	uint16_t family; /* AF_INET or AF_INET6 */
+	uint16_t port; /* host order */
+	uint8_t addr[16]; /* v4 in the first 4 bytes */
+};
+
+struct sipsec_ctl_conn {
+	uint64_t id;
+	struct sipsec_ctl_addr local;
+	struct sipsec_ctl_addr peer;
+	uint64_t bytes_in; /* plaintext bytes delivered to the program */
+	uint64_t bytes_out; /* plaintext bytes the program sent */
+	uint32_t age_s;
+	uint8_t mech; /* enum sipsec_mech */
+	uint8_t path; /* enum sipsec_datapath */
+	uint8_t name_verified; /* 1: certificate matched peer_name */
+	uint8_t outgoing; /* 1: the program connected; 0: accepted */
+	char peer_name[64];
+	char tls_version[16];
+	char cipher[48];
+	char path_reason[64];
+};
+_Static_assert(sizeof(struct sipsec_ctl_conn) == 264, "conn size");
+
+#endif
