@@ -7,6 +7,7 @@
 #   make SAN=1      build with ASan+UBSan;  V=1 shows full commands
 .DELETE_ON_ERROR:
 .SUFFIXES:
+.SECONDARY:
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -66,7 +67,7 @@ all: $(SIPSECD) $(SIPSECCTL) $(SHIM) $(TESTS) $(VMTESTS)
 $(B)/%.o: %.c
 	$(call msg,CC,$<)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) $(if $(filter tests/%,$<),-Idaemon -Ishim -Itools) -c -o $@ $<
 
 $(B)/libcommon.a: $(COMMON_OBJ)
 	$(call msg,AR,$@)

@@ -378,7 +378,9 @@ static const char *global_key(struct config *cfg, const char *k,
 	int i;
 
 	*known = true;
-	if (!strcmp(k, "log")) {
+	if (!strcmp(k, "name")) {
+		r = set_str(cfg->host_name, sizeof(cfg->host_name), v);
+	} else if (!strcmp(k, "log")) {
 		r = parse_choice(v, log_names, ARRAY_SIZE(log_names), &i);
 		if (!r)
 			cfg->log_target = (enum log_target)i;
@@ -455,7 +457,7 @@ static struct policy *section_find(struct config *cfg, const char *label)
 static void section_start(struct parse_ctx *c, char *name)
 {
 	char label[64];
-	const char *arg = NULL;
+	char *arg = NULL;
 	struct policy *p;
 
 	c->cur = NULL;
@@ -468,10 +470,12 @@ static void section_start(struct parse_ctx *c, char *name)
 	}
 	if (!strcmp(name, "global")) {
 		c->cur = &c->cfg->pol[0];
+		c->cur->line = c->line;
 		return;
 	}
-	if (!strncmp(name, "peer ", 5) || !strncmp(name, "realm ", 6)) {
-		arg = trim(strchr(name, ' '));
+	if (!strcmp(name, "peer") || !strcmp(name, "realm") ||
+	    !strncmp(name, "peer ", 5) || !strncmp(name, "realm ", 6)) {
+		arg = strchr(name, ' ') ? trim(strchr(name, ' ')) : "";
 		if (!*arg || strlen(arg) >= 48 || strpbrk(arg, " \t[]")) {
 			perr(c, c->line, "section [%s]: the name must be one "
 				   "word of at most 47 characters", name);
@@ -582,9 +586,12 @@ static int handler(void *user, const char *section, const char *key,
 	if (c->in_control) {
 		r = control_key(c->cfg, key, v, &known);
 	} else if (c->cur) {
-		r = policy_key(c->cur, key, v, &known);
-		if (!known && c->cur == &c->cfg->pol[0])
+		/* In [global], 'name' is this host's own name; in a peer or
+		 * realm it is the name expected from the other side. */
+		if (c->cur == &c->cfg->pol[0])
 			r = global_key(c->cfg, key, v, &known);
+		if (!known)
+			r = policy_key(c->cur, key, v, &known);
 		if (!known && !c->cur->is_realm && !strcmp(key, "realm")) {
 			known = true;
 			r = set_str(c->cur->realm, sizeof(c->cur->realm), v);

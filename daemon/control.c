@@ -115,7 +115,7 @@ static int on_status(struct client *c, const struct sipsec_ctl_hdr *h,
 	copy_str(st.loop_backend, sizeof(st.loop_backend),
 		 loop_backend(d->loop));
 	copy_str(st.host_name, sizeof(st.host_name),
-		 policy_global(d->cfg)->name);
+		 d->cfg->host_name);
 	copy_str(st.config_path, sizeof(st.config_path), d->cfg->path);
 	copy_str(st.ktls_reason, sizeof(st.ktls_reason), d->probe.ktls);
 	copy_str(st.esp_reason, sizeof(st.esp_reason), d->probe.esp);

@@ -2,8 +2,11 @@
 /*
  * The daemon's event loop: readiness callbacks per descriptor.
  *
- * The io_uring backend arms one multishot poll per descriptor (kernel 5.13
- * and later) and reaps completions in batches; the poll(2) backend exists
+ * The io_uring backend arms a one-shot poll per descriptor and re-arms it
+ * after each callback, so readiness is level-triggered as with poll(2): a
+ * callback may read part of what is there and be called again. (Multishot
+ * poll fires on wake-ups only, which would strand data a callback left
+ * unread.) Completions are reaped in batches. The poll(2) backend exists
  * for hosts where io_uring is disabled (kernel.io_uring_disabled, seccomp
  * in containers) and is chosen, and said so, when the ring cannot be set
  * up. Both deliver the same callbacks, so nothing above this file knows
@@ -66,7 +69,7 @@ static int arm(struct loop *l, int fd)
 
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_poll_multishot(sqe, fd, l->w[fd].events);
+	io_uring_prep_poll_add(sqe, fd, l->w[fd].events);
 	io_uring_sqe_set_data64(sqe, udata(fd, l->w[fd].gen));
 	return 0;
 }
@@ -222,7 +225,6 @@ static int run_uring(struct loop *l)
 			uint64_t ud = io_uring_cqe_get_data64(cqe);
 			int fd = (int)(uint32_t)ud, res = cqe->res;
 			uint32_t gen = (uint32_t)(ud >> 32);
-			bool more = cqe->flags & IORING_CQE_F_MORE;
 
 			n++;
 			if (ud == UINT64_MAX || res == -ECANCELED)
@@ -230,9 +232,9 @@ static int run_uring(struct loop *l)
 			if (res < 0)
 				res = POLLERR;
 			dispatch(l, fd, gen, (uint32_t)res);
-			/* A multishot poll can end (overflow, error): re-arm
-			 * if the watch is still the one it served. */
-			if (!more && (size_t)fd < l->cap && l->w[fd].active &&
+			/* Re-arm if the watch is still the one this poll
+			 * served (the callback may have removed it). */
+			if ((size_t)fd < l->cap && l->w[fd].active &&
 			    l->w[fd].gen == gen)
 				arm(l, fd);
 		}

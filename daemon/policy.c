@@ -115,6 +115,10 @@ static const char *const idcheck_str[] = { "enforce", "log", "off" };
  * Keys are never printed, only whether one is set. */
 void policy_dump(const struct config *cfg, FILE *f)
 {
+	fprintf(f, "host name        %s\ncontrol socket   %s (%zu users, "
+		"%zu groups allowed besides root)\n\n",
+		cfg->host_name[0] ? cfg->host_name : "-", cfg->ctl_name,
+		cfg->n_allow_uids, cfg->n_allow_gids);
 	for (size_t i = 0; i < cfg->n_pol; i++) {
 		struct policy eff;
 		char req[64], allow[64], net[64];

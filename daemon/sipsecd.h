@@ -77,6 +77,7 @@ struct config {
 	char *path;
 	time_t loaded_at;
 	/* [global] daemon settings */
+	char host_name[256]; /* this host's name, as in its certificate */
 	enum log_target log_target;
 	enum log_level log_level;
 	char *pin_dir;
