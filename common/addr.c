@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sipsec.h"
+#include "sipsec_ctl.h"
 
 int sipsec_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
@@ -147,4 +148,42 @@ const char *sipsec_sa_format(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "(family %d)", sa->sa_family);
 	}
 	return buf;
+}
+
+void sipsec_sa_to_ctl(const struct sockaddr_storage *ss, struct sipsec_ctl_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->family = ss->ss_family;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+
+		a->port = ntohs(in->sin_port);
+		memcpy(a->addr, &in->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+
+		a->port = ntohs(in6->sin6_port);
+		memcpy(a->addr, &in6->sin6_addr, 16);
+	}
+}
+
+void sipsec_ctl_to_sa(const struct sipsec_ctl_addr *a, struct sockaddr_storage *ss,
+	       socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *in = (void *)ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons(a->port);
+		memcpy(&in->sin_addr, a->addr, 4);
+		*len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (void *)ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(a->port);
+		memcpy(&in6->sin6_addr, a->addr, 16);
+		*len = sizeof(*in6);
+	}
 }

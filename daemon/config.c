@@ -653,7 +653,7 @@ static void config_defaults(struct config *cfg)
 	g->allow = MECH_TLS | MECH_IPSEC;
 	g->sip_ports[0] = 5060;
 	g->n_sip_ports = 1;
-	g->tls_port = 5061;
+	g->tls_port = 0; /* SIP port + 1: 5060 -> 5061 */
 	g->tls_min = 0x0304;
 	g->ktls = KTLS_PREFER;
 	g->idcheck = IDCHECK_ENFORCE;

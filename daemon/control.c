@@ -87,14 +87,6 @@ static int on_hello(struct client *c, const struct sipsec_ctl_hdr *h,
 	return reply(c, SIPSEC_CTL_HELLO, h->seq, 0, 0, &out, sizeof(out));
 }
 
-/* Fixed-size wire fields: truncation is acceptable, overflow is not. */
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-	size_t n = src ? strnlen(src, cap - 1) : 0;
-
-	memcpy(dst, src ? src : "", n);
-	dst[n] = '\0';
-}
 
 static int on_status(struct client *c, const struct sipsec_ctl_hdr *h,
 		     size_t len)
@@ -107,19 +99,87 @@ static int on_status(struct client *c, const struct sipsec_ctl_hdr *h,
 	st.pid = (uint32_t)getpid();
 	st.uptime_s = (uint32_t)(time(NULL) - d->started);
 	st.features = d->probe.features;
-	st.n_conns = 0; /* connections arrive with the TCP data path */
+	st.n_conns = (uint32_t)d->n_conns;
 	st.n_peers = (uint32_t)(d->cfg->n_pol - 1);
 	st.config_loaded_at = (uint64_t)d->cfg->loaded_at;
 	snprintf(st.software, sizeof(st.software), "sipsecd %s",
 		 SIPSEC_VERSION);
-	copy_str(st.loop_backend, sizeof(st.loop_backend),
-		 loop_backend(d->loop));
-	copy_str(st.host_name, sizeof(st.host_name),
-		 d->cfg->host_name);
-	copy_str(st.config_path, sizeof(st.config_path), d->cfg->path);
-	copy_str(st.ktls_reason, sizeof(st.ktls_reason), d->probe.ktls);
-	copy_str(st.esp_reason, sizeof(st.esp_reason), d->probe.esp);
-	return reply(c, SIPSEC_CTL_STATUS, h->seq, 0, 0, &st, sizeof(st));
+	sipsec_strlcpy(st.loop_backend, loop_backend(d->loop), sizeof(st.loop_backend));
+	sipsec_strlcpy(st.host_name, d->cfg->host_name, sizeof(st.host_name));
+	sipsec_strlcpy(st.config_path, d->cfg->path, sizeof(st.config_path));
+	sipsec_strlcpy(st.ktls_reason, d->probe.ktls, sizeof(st.ktls_reason));
+	sipsec_strlcpy(st.esp_reason, d->probe.esp, sizeof(st.esp_reason));
+	if (reply(c, SIPSEC_CTL_STATUS, h->seq, 0,
+		  d->conns ? SIPSEC_CTL_F_MORE : 0, &st, sizeof(st)))
+		return -EIO;
+	for (struct conn *k = d->conns; k; k = k->next) {
+		struct sipsec_ctl_conn e;
+
+		conn_export(k, &e);
+		if (reply(c, SIPSEC_CTL_STATUS_CONN, h->seq, 0,
+			  k->next ? SIPSEC_CTL_F_MORE : 0, &e, sizeof(e)))
+			return -EIO;
+	}
+	return 0;
+}
+
+/* The SIP ports of every policy, so the shim can tell a SIP connect()
+ * from any other without asking. */
+static int on_policy(struct client *c, const struct sipsec_ctl_hdr *h)
+{
+	const struct config *cfg = c->d->cfg;
+	struct sipsec_ctl_policy pol = {
+		.handshake_timeout_ms = cfg->handshake_timeout_ms,
+	};
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->n_pol; i++) {
+		const struct policy *p = &cfg->pol[i];
+
+		for (size_t j = 0; j < p->n_sip_ports; j++) {
+			size_t k;
+
+			for (k = 0; k < n; k++)
+				if (pol.sip_ports[k] == p->sip_ports[j])
+					break;
+			if (k == n && n < ARRAY_SIZE(pol.sip_ports))
+				pol.sip_ports[n++] = p->sip_ports[j];
+		}
+	}
+	return reply(c, SIPSEC_CTL_POLICY, h->seq, 0, 0, &pol, sizeof(pol));
+}
+
+static int on_listen(struct client *c, const struct sipsec_ctl_hdr *h,
+		     const void *body, size_t len)
+{
+	struct sipsec_ctl_listen req;
+	int err;
+
+	if (len != sizeof(req))
+		return reply(c, SIPSEC_CTL_ERROR, h->seq, -EBADMSG, 0, NULL, 0);
+	memcpy(&req, body, sizeof(req));
+	err = incoming_listen(c->d, &req);
+	return reply(c, err ? SIPSEC_CTL_ERROR : SIPSEC_CTL_LISTEN, h->seq,
+		     err, 0, NULL, 0);
+}
+
+static int on_connect(struct client *c, const struct sipsec_ctl_hdr *h,
+		      const void *body, size_t len, int rfd)
+{
+	struct sipsec_ctl_connect req;
+	int err;
+
+	if (len != sizeof(req) || rfd < 0) {
+		if (rfd >= 0)
+			close(rfd);
+		return reply(c, SIPSEC_CTL_ERROR, h->seq, -EBADMSG, 0, NULL, 0);
+	}
+	memcpy(&req, body, sizeof(req));
+	/* The reply comes later (outgoing.c), or now on an early refusal. */
+	err = outgoing_start(c->d, c->fd, h->seq, &req, rfd, c->cred.uid);
+	if (err)
+		return reply(c, SIPSEC_CTL_ERROR, h->seq, err, 0, NULL, 0);
+	return 0;
 }
 
 /* Returns < 0 when the client must be dropped. */
@@ -130,9 +190,11 @@ static int handle(struct client *c, const char *buf, size_t n, int rfd)
 	size_t len = n - sizeof(h);
 
 	memcpy(&h, buf, sizeof(h));
+	if (rfd >= 0 && c->greeted && h.type == SIPSEC_CTL_CONNECT)
+		return on_connect(c, &h, body, len, rfd);
 	if (rfd >= 0) {
-		/* No request of this protocol version takes a descriptor
-		 * yet; one that arrives anyway is refused unused. */
+		/* Only CONNECT takes a descriptor; one that arrives with
+		 * anything else is refused unused. */
 		close(rfd);
 		log_warnx("control: pid %d sent a descriptor with request %u",
 			  c->cred.pid, h.type);
@@ -148,6 +210,12 @@ static int handle(struct client *c, const char *buf, size_t n, int rfd)
 		return on_hello(c, &h, body, len);
 	case SIPSEC_CTL_STATUS:
 		return on_status(c, &h, len);
+	case SIPSEC_CTL_POLICY:
+		return on_policy(c, &h);
+	case SIPSEC_CTL_CONNECT:
+		return on_connect(c, &h, body, len, -1);
+	case SIPSEC_CTL_LISTEN:
+		return on_listen(c, &h, body, len);
 	default:
 		return reply(c, SIPSEC_CTL_ERROR, h.seq, -EOPNOTSUPP, 0, NULL,
 			     0) ? -EIO : 0;

@@ -125,6 +125,9 @@ static void reload(struct daemon *d)
 		log_set_level(cfg->log_level);
 	config_free(d->cfg);
 	d->cfg = cfg;
+	/* New certificates and CAs apply to new connections; established
+	 * ones keep theirs (their SSL objects hold their contexts). */
+	tls_ctx_flush();
 	log_info("reload: %s loaded, %zu policy sections", cfg->path,
 		 cfg->n_pol - 1);
 }
@@ -173,7 +176,7 @@ int main(int argc, char **argv)
 	};
 	const char *path = DEFAULT_CONFIG;
 	bool foreground = false, debug = false, check = false, probe = false;
-	struct daemon d = { .ctl_fd = -1, .sig_fd = -1 };
+	struct daemon d = { .ctl_fd = -1, .sig_fd = -1, .timer_fd = -1 };
 	int opt, err;
 
 	while ((opt = getopt_long(argc, argv, "c:fdnphV", opts, NULL)) != -1) {
@@ -226,6 +229,8 @@ int main(int argc, char **argv)
 	setup_signals(&d);
 	if ((err = loop_add(d.loop, d.sig_fd, POLLIN, on_signal, &d)))
 		fatalx("event loop: %s", strerror(-err));
+	if ((err = conn_init(&d)) || (err = relay_init(&d)))
+		fatalx("connections: %s", strerror(-err));
 	if ((err = control_open(&d)))
 		fatalx("control socket %s: %s%s", d.cfg->ctl_name,
 		       strerror(-err), err == -EADDRINUSE ?
@@ -237,6 +242,10 @@ int main(int argc, char **argv)
 	if (err)
 		log_warnx("event loop: %s", strerror(-err));
 	control_close(&d);
+	conn_exit(&d);
+	incoming_exit(&d);
+	relay_exit(&d);
+	tls_ctx_flush();
 	close(d.sig_fd);
 	loop_free(d.loop);
 	config_free(d.cfg);

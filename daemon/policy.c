@@ -143,7 +143,10 @@ void policy_dump(const struct config *cfg, FILE *f)
 		fprintf(f, "  sip_ports      ");
 		for (size_t j = 0; j < eff.n_sip_ports; j++)
 			fprintf(f, "%s%u", j ? ", " : "", eff.sip_ports[j]);
-		fprintf(f, "\n  tls_port       %u\n", eff.tls_port);
+		if (eff.tls_port)
+			fprintf(f, "\n  tls_port       %u\n", eff.tls_port);
+		else
+			fprintf(f, "\n  tls_port       SIP port + 1\n");
 		fprintf(f, "  tls_min        1.%d\n", eff.tls_min & 0xff ? (eff.tls_min & 0xff) - 1 : 0);
 		fprintf(f, "  ktls           %s\n", ktls_str[eff.ktls]);
 		fprintf(f, "  identity_check %s\n", idcheck_str[eff.idcheck]);

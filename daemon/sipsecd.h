@@ -169,6 +169,107 @@ struct sock_expect {
  */
 int sock_check(int fd, const struct sock_expect *want, uid_t sender_uid);
 
+/* tls.c: OpenSSL contexts, handshakes, identities */
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+
+SSL_CTX *tls_ctx_get(const struct policy *eff, bool server, char *why,
+		     size_t wlen);
+void tls_ctx_flush(void);
+/** @brief A client SSL for fd; *expect receives the identity it checks. */
+SSL *tls_client_new(SSL_CTX *ctx, int fd, const struct policy *eff,
+		    const struct sockaddr *peer, char *expect, size_t elen);
+SSL *tls_server_new(SSL_CTX *ctx, int fd);
+/** @return 0 done; -EAGAIN with *want = POLLIN/POLLOUT; -ECONNREFUSED
+ * with the reason in why. */
+int tls_handshake(SSL *ssl, uint32_t *want, char *why, size_t wlen);
+int tls_check_client_name(SSL *ssl, const char *name, char *why,
+			  size_t wlen);
+void tls_describe(SSL *ssl, char *version, size_t vlen, char *cipher,
+		  size_t clen);
+const char *tls_error_string(void);
+
+/* conn.c: protected connections, their lifecycle, limits and timeouts */
+enum conn_state {
+	CONN_TCP, /* outgoing: TCP connect to the peer's TLS port */
+	CONN_HANDSHAKE, /* TLS handshake */
+	CONN_PAIRING, /* outgoing: waiting for the program's relay socket */
+	CONN_DELIVER, /* incoming: connecting to the program's socket */
+	CONN_RELAY, /* user-space data path */
+};
+
+#define RELAY_BUF 4096
+
+struct relay_buf {
+	size_t off, len;
+	uint8_t data[RELAY_BUF];
+};
+
+struct conn {
+	struct conn *prev, *next;
+	struct daemon *d;
+	uint64_t id;
+	enum conn_state state;
+	bool outgoing;
+	int tls_fd; /* TLS to the peer */
+	SSL *ssl;
+	int plain_fd; /* our plaintext connection with the program */
+	int prog_fd; /* outgoing: the program's socket until handed over */
+	int reply_fd; /* outgoing: the shim's control connection */
+	uint32_t reply_seq;
+	struct listener *lst; /* incoming: the program it goes to */
+	struct sockaddr_storage peer, local; /* the TLS connection's ends */
+	struct sockaddr_storage pair_addr; /* program end of the pair */
+	uint64_t deadline_ms;
+	uint64_t created_ms;
+	char expect[80]; /* identity to verify, "name" or "IP:addr" */
+	char peer_name[64]; /* identity the certificate proved */
+	uint8_t name_verified;
+	char tls_version[16], cipher[48];
+	char path_reason[64];
+	uint64_t bytes_in, bytes_out;
+	/* user-space relay */
+	struct relay_buf *up, *down; /* program -> peer, peer -> program */
+	bool plain_eof, plain_shut, tls_eof, tls_shut;
+	bool ssl_wants_read, ssl_wants_write;
+	/* what the loop watches now */
+	uint32_t tls_ev, plain_ev;
+};
+
+int conn_init(struct daemon *d);
+void conn_exit(struct daemon *d);
+struct conn *conn_new(struct daemon *d, bool outgoing);
+/** @brief Close a connection; a reason is logged, none for a clean end. */
+void conn_close(struct conn *c, const char *reason);
+/** @brief Run what the connection's state allows; called on any event. */
+void conn_run(struct conn *c);
+/** @brief Watch the connection's descriptors for what it now waits on. */
+void conn_watch(struct conn *c, uint32_t tls_events, uint32_t plain_events);
+uint64_t now_ms(void);
+void conn_export(const struct conn *c, struct sipsec_ctl_conn *out);
+
+/* outgoing.c: the program connects: CONNECT from the shim */
+int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,
+		   const struct sipsec_ctl_connect *req, int prog_fd,
+		   uid_t uid);
+void outgoing_run(struct conn *c);
+
+/* incoming.c: the program listens: LISTEN from the shim, TLS accepts */
+int incoming_listen(struct daemon *d, const struct sipsec_ctl_listen *req);
+void incoming_run(struct conn *c);
+void incoming_drop(struct conn *c);
+void incoming_exit(struct daemon *d);
+size_t incoming_count(const struct daemon *d);
+
+/* relay.c: the loopback pair and the user-space data path */
+int relay_init(struct daemon *d);
+void relay_exit(struct daemon *d);
+/** @brief Connect fd to the relay endpoint and expect it for c. */
+int relay_pair(struct conn *c, int fd);
+void relay_forget(struct conn *c);
+/** @return 0 still running, 1 both directions closed, <0 error. */
+int relay_pump(struct conn *c);
+
 /* main.c */
 struct daemon {
 	struct config *cfg;
@@ -179,6 +280,16 @@ struct daemon {
 	int sig_fd;
 	size_t n_clients;
 	bool debug; /* -d: keep debug level across reloads */
+	/* conn.c */
+	struct conn *conns;
+	size_t n_conns, n_pending;
+	uint64_t next_id;
+	int timer_fd;
+	/* relay.c */
+	int relay_fd[2]; /* loopback listeners: [0] IPv4, [1] IPv6 */
+	struct sockaddr_storage relay_addr[2];
+	/* incoming.c */
+	struct listener *listeners;
 };
 
 #endif

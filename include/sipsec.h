@@ -52,9 +52,18 @@ bool sipsec_net_contains(const struct sipsec_net *net,
 int sipsec_net_format(const struct sipsec_net *net, char *buf, size_t len);
 /** @brief "198.18.0.2:5060" / "[2001:db8::2]:5060"; never fails. */
 const char *sipsec_sa_format(const struct sockaddr *sa, char *buf, size_t len);
+struct sipsec_ctl_addr;
+void sipsec_sa_to_ctl(const struct sockaddr_storage *ss,
+		      struct sipsec_ctl_addr *a);
+void sipsec_ctl_to_sa(const struct sipsec_ctl_addr *a,
+		      struct sockaddr_storage *ss, socklen_t *len);
 int sipsec_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 int sipsec_parse_port_list(const char *s, uint16_t *ports, size_t cap,
 			   size_t *n);
+
+/* str.c */
+/** @brief Copy with truncation; returns strlen(src) (truncated if >= size). */
+size_t sipsec_strlcpy(char *dst, const char *src, size_t size);
 
 /* ctl.c: the control protocol's framing (wire format in sipsec_ctl.h) */
 struct sipsec_ctl_hdr;

@@ -28,6 +28,18 @@ enum sipsec_ctl_type {
 	SIPSEC_CTL_HELLO = 1, /* both ways: struct sipsec_ctl_hello */
 	SIPSEC_CTL_STATUS = 2, /* request: no body; reply: see below */
 	SIPSEC_CTL_STATUS_CONN = 3, /* reply part: struct sipsec_ctl_conn */
+	SIPSEC_CTL_POLICY = 4, /* request: no body; reply: sipsec_ctl_policy */
+	/* shim -> daemon, with the program's unconnected TCP socket:
+	 * struct sipsec_ctl_connect; reply struct sipsec_ctl_connected, or
+	 * hdr.status -errno (the program's connect() then fails with
+	 * ECONNREFUSED: protection could not be had). */
+	SIPSEC_CTL_CONNECT = 5,
+	/* shim -> daemon: the program listens on a SIP port (its socket
+	 * now admits only local connections); the daemon takes TLS for it
+	 * and connects each authenticated connection to the program's
+	 * socket, opening it with a struct sipsec_preamble:
+	 * struct sipsec_ctl_listen; reply: no body. */
+	SIPSEC_CTL_LISTEN = 6,
 	SIPSEC_CTL_ERROR = 15, /* reply: no body, hdr.status = -errno */
 };
 
@@ -99,6 +111,59 @@ struct sipsec_ctl_addr {
 	uint16_t port; /* host order */
 	uint8_t addr[16]; /* v4 in the first 4 bytes */
 };
+
+/* What the shim needs to pick SIP sockets without asking each time. */
+struct sipsec_ctl_policy {
+	uint16_t sip_ports[32]; /* union over all policies; 0 = unused */
+	uint32_t handshake_timeout_ms;
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct sipsec_ctl_policy) == 72, "policy size");
+
+struct sipsec_ctl_connect {
+	struct sipsec_ctl_addr peer; /* where the program connects */
+	uint32_t flags; /* reserved, 0 */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct sipsec_ctl_connect) == 28, "connect size");
+
+/* Reply to CONNECT. path NONE means policy allows cleartext to this peer
+ * (configured per peer, never by default): the shim connects as asked. */
+struct sipsec_ctl_connected {
+	uint64_t id;
+	struct sipsec_ctl_addr local; /* what getsockname() should report */
+	uint8_t mech; /* enum sipsec_mech */
+	uint8_t path; /* enum sipsec_datapath */
+	uint8_t name_verified;
+	uint8_t pad;
+	char peer_name[64]; /* identity the certificate proved */
+};
+_Static_assert(sizeof(struct sipsec_ctl_connected) == 96, "connected size");
+
+struct sipsec_ctl_listen {
+	struct sipsec_ctl_addr bound; /* the program's bound address */
+	uint8_t secret[16]; /* opens every delivered connection */
+};
+_Static_assert(sizeof(struct sipsec_ctl_listen) == 36, "listen size");
+
+/* The first bytes the daemon writes on a connection it delivers to a
+ * listening program; the shim's accept() consumes them, checks the
+ * secret, and reports the peer they name. Never seen by the program. */
+#define SIPSEC_PREAMBLE_MAGIC "SIPSEC-A"
+struct sipsec_preamble {
+	char magic[8];
+	uint8_t secret[16];
+	uint64_t id;
+	struct sipsec_ctl_addr peer; /* the remote end, for accept() */
+	struct sipsec_ctl_addr local; /* local address it connected to,
+					 with the program's port */
+	uint8_t mech;
+	uint8_t path;
+	uint8_t name_verified;
+	uint8_t pad[5];
+	char peer_name[64];
+};
+_Static_assert(sizeof(struct sipsec_preamble) == 144, "preamble size");
 
 struct sipsec_ctl_conn {
 	uint64_t id;

@@ -4,21 +4,73 @@
  * that cannot be changed; it intercepts the socket calls that carry SIP
  * and hands those sockets to sipsecd. Every other socket goes straight to
  * the real call: no allocation, no lock.
+ *
+ * Environment: SIPSEC_CONTROL (daemon socket, default @sipsec/ctl),
+ * SIPSEC_SIP_PORTS (override the ports asked from the daemon),
+ * SIPSEC_LOG (syslog, the default, or stderr).
  */
 #ifndef SIPSEC_SHIM_H
 #define SIPSEC_SHIM_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 /* init.c: the real functions, resolved once */
 struct real_calls {
 	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*listen)(int, int);
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+	ssize_t (*recv)(int, void *, size_t, int);
 	int (*close)(int);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*fcntl)(int, int, ...);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*getsockname)(int, struct sockaddr *, socklen_t *);
 };
 
 extern struct real_calls real;
+extern __thread int shim_busy; /* > 0 while the shim makes its own calls */
 
 /** @brief Resolve the real calls; safe to call from every hook. */
 void shim_init(void);
+/** @brief Log a refusal once per (reason, address), with errno kept. */
+void shim_log_once(const char *what, const struct sockaddr *sa, int err,
+		   const char *detail);
+
+/* fdtab.c: what the shim knows about a descriptor */
+enum sfd_kind { SFD_CONN = 1, SFD_LISTEN = 2 };
+
+struct sfd {
+	enum sfd_kind kind;
+	struct sockaddr_storage peer; /* CONN: the real peer */
+	struct sockaddr_storage local; /* CONN: local address to report;
+					  LISTEN: the program's bound one */
+	uint8_t secret[16]; /* LISTEN: opens connections from sipsecd */
+	uint64_t id;
+};
+
+int fdtab_init(void);
+/** @brief The state of fd, or NULL: the fast path of every hook. */
+struct sfd *fdtab_get(int fd);
+int fdtab_set(int fd, const struct sfd *s);
+void fdtab_clear(int fd);
+void fdtab_copy(int from, int to);
+
+/* daemon.c: asking sipsecd */
+bool shim_is_sip_port(uint16_t port);
+uint32_t shim_handshake_timeout_ms(void);
+struct sipsec_ctl_connected;
+struct sipsec_ctl_listen;
+/** @return 0 (and *out), or -errno: the reason the flow is refused. */
+int shim_handoff(int fd, const struct sockaddr *peer,
+		 struct sipsec_ctl_connected *out);
+int shim_listen_register(const struct sipsec_ctl_listen *req);
+
+/* filter.c: a listening SIP socket admits local connections only */
+int shim_filter_local_only(int fd);
 
 #endif

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Protected connections: one struct conn from the first packet to the
+ * last byte, whichever way it was opened (outgoing.c, incoming.c) and
+ * whichever data path carries it (relay.c for the user-space path).
+ *
+ * Limits: at most max_connections connections, of which at most
+ * max_pending before the data path is up; each pending one has a deadline
+ * (handshake_timeout_ms) checked by a 100 ms timer, so a peer that stalls
+ * or sends garbage costs one slot for a bounded time and never blocks
+ * anyone else.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/ssl.h>
+
+#include "sipsecd.h"
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void on_event(struct loop *l, int fd, uint32_t ev, void *arg)
+{
+	(void)l;
+	(void)fd;
+	(void)ev;
+	conn_run(arg);
+}
+
+static void watch_one(struct conn *c, int fd, uint32_t *cur, uint32_t want)
+{
+	struct loop *l = c->d->loop;
+
+	if (fd < 0 || *cur == want)
+		return;
+	if (!want)
+		loop_del(l, fd);
+	else if (!*cur)
+		loop_add(l, fd, want, on_event, c);
+	else
+		loop_mod(l, fd, want);
+	*cur = want;
+}
+
+void conn_watch(struct conn *c, uint32_t tls_events, uint32_t plain_events)
+{
+	watch_one(c, c->tls_fd, &c->tls_ev, tls_events);
+	watch_one(c, c->plain_fd, &c->plain_ev, plain_events);
+}
+
+struct conn *conn_new(struct daemon *d, bool outgoing)
+{
+	struct conn *c;
+
+	if (d->n_conns >= d->cfg->max_conns) {
+		log_warnx("refusing a connection: %zu connections already "
+			  "(max_connections)", d->n_conns);
+		return NULL;
+	}
+	if (d->n_pending >= d->cfg->max_pending) {
+		log_warnx("refusing a connection: %zu handshakes in progress "
+			  "(max_pending)", d->n_pending);
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->d = d;
+	c->id = ++d->next_id;
+	c->outgoing = outgoing;
+	c->tls_fd = c->plain_fd = c->prog_fd = -1;
+	c->reply_fd = -1;
+	c->created_ms = now_ms();
+	c->deadline_ms = c->created_ms + d->cfg->handshake_timeout_ms;
+	c->next = d->conns;
+	if (d->conns)
+		d->conns->prev = c;
+	d->conns = c;
+	d->n_conns++;
+	d->n_pending++;
+	return c;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+	struct daemon *d = c->d;
+	char peer[64];
+
+	sipsec_sa_format((struct sockaddr *)&c->peer, peer, sizeof(peer));
+	if (reason)
+		log_warnx("%s %s%s%s: %s", c->outgoing ? "to" : "from", peer,
+			  c->expect[0] ? " " : "", c->expect, reason);
+	else
+		log_debug("%s %s closed: %llu bytes in, %llu out",
+			  c->outgoing ? "to" : "from", peer,
+			  (unsigned long long)c->bytes_in,
+			  (unsigned long long)c->bytes_out);
+	if (c->reply_fd >= 0) {
+		/* The program's connect() is still waiting: refuse it. */
+		sipsec_ctl_send(c->reply_fd, SIPSEC_CTL_ERROR, c->reply_seq,
+				-ECONNREFUSED, 0, NULL, 0, -1);
+		close_fd(&c->reply_fd);
+	}
+	relay_forget(c);
+	incoming_drop(c);
+	conn_watch(c, 0, 0);
+	if (c->ssl) {
+		/* Shut down quietly on errors; a clean end already sent its
+		 * close_notify in the relay. */
+		SSL_free(c->ssl);
+	}
+	close_fd(&c->tls_fd);
+	close_fd(&c->plain_fd);
+	close_fd(&c->prog_fd);
+	free(c->up);
+	free(c->down);
+	if (c->state != CONN_RELAY)
+		d->n_pending--;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		d->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	d->n_conns--;
+	free(c);
+}
+
+void conn_run(struct conn *c)
+{
+	int rc;
+
+	if (c->state != CONN_RELAY) {
+		if (c->outgoing)
+			outgoing_run(c);
+		else
+			incoming_run(c);
+		return;
+	}
+	rc = relay_pump(c);
+	if (rc == 1)
+		conn_close(c, NULL);
+	else if (rc < 0)
+		conn_close(c, strerror(-rc));
+}
+
+static void on_tick(struct loop *l, int fd, uint32_t ev, void *arg)
+{
+	struct daemon *d = arg;
+	uint64_t n, now = now_ms();
+	struct conn *c, *next;
+
+	(void)l;
+	(void)ev;
+	if (read(fd, &n, sizeof(n)) < 0)
+		return;
+	for (c = d->conns; c; c = next) {
+		next = c->next;
+		if (c->state == CONN_RELAY)
+			continue;
+		if (now >= c->deadline_ms) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "no %s within %u ms",
+				 c->state == CONN_TCP ? "TCP connection" :
+				 c->state == CONN_HANDSHAKE ? "TLS handshake" :
+				 "hand-over to the program",
+				 d->cfg->handshake_timeout_ms);
+			conn_close(c, why);
+		}
+	}
+}
+
+int conn_init(struct daemon *d)
+{
+	struct itimerspec its = {
+		.it_interval = { .tv_nsec = 100 * 1000000 },
+		.it_value = { .tv_nsec = 100 * 1000000 },
+	};
+
+	d->timer_fd = timerfd_create(CLOCK_MONOTONIC,
+				     TFD_NONBLOCK | TFD_CLOEXEC);
+	if (d->timer_fd < 0)
+		return -errno;
+	if (timerfd_settime(d->timer_fd, 0, &its, NULL) < 0)
+		return -errno;
+	return loop_add(d->loop, d->timer_fd, POLLIN, on_tick, d);
+}
+
+void conn_exit(struct daemon *d)
+{
+	while (d->conns)
+		conn_close(d->conns, NULL);
+	if (d->timer_fd >= 0) {
+		loop_del(d->loop, d->timer_fd);
+		close(d->timer_fd);
+		d->timer_fd = -1;
+	}
+}
+
+void conn_export(const struct conn *c, struct sipsec_ctl_conn *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = c->id;
+	sipsec_sa_to_ctl(&c->local, &out->local);
+	sipsec_sa_to_ctl(&c->peer, &out->peer);
+	out->bytes_in = c->bytes_in;
+	out->bytes_out = c->bytes_out;
+	out->age_s = (uint32_t)((now_ms() - c->created_ms) / 1000);
+	out->mech = SIPSEC_MECH_TLS;
+	out->path = c->state == CONN_RELAY ? SIPSEC_PATH_USERSPACE :
+					     SIPSEC_PATH_NONE;
+	out->name_verified = c->name_verified;
+	out->outgoing = c->outgoing;
+	memcpy(out->peer_name, c->peer_name, sizeof(out->peer_name));
+	memcpy(out->tls_version, c->tls_version, sizeof(out->tls_version));
+	memcpy(out->cipher, c->cipher, sizeof(out->cipher));
+	if (c->state == CONN_RELAY)
+		memcpy(out->path_reason, c->path_reason,
+		       sizeof(out->path_reason));
+	else
+		snprintf(out->path_reason, sizeof(out->path_reason),
+			 "setting up");
+}

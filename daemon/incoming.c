@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Incoming connections: the program listens on a SIP port. Its shim let
+ * the listen() happen on the program's own socket (so the program's epoll
+ * registrations hold) with a socket filter that admits local connections
+ * only, and told us (SIPSEC_CTL_LISTEN) the address and a secret. We
+ * listen for TLS on the SIP port + 1 (5060 -> 5061) on the same address,
+ * or on policy's tls_port.
+ *
+ *   CONN_HANDSHAKE  TLS server handshake, client certificate required
+ *   CONN_DELIVER    we connect to the program's socket over the local
+ *                   host and open with a struct sipsec_preamble (secret,
+ *                   real peer); the shim's accept() consumes it
+ *   CONN_RELAY      user-space data path (relay.c)
+ *
+ * Handshakes run here, off the program's thread: a client that stalls or
+ * sends garbage holds one pending slot until its deadline, and the
+ * program's accept loop never sees it.
+ *
+ * A listener is forgotten when a delivery finds nobody listening
+ * (ECONNREFUSED): the program closed its socket or exited. The shim does
+ * not say so at close(): after fork() another process may still listen
+ * on the same socket.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "sipsecd.h"
+
+struct listener {
+	struct listener *next;
+	struct daemon *d;
+	int fd;
+	struct sockaddr_storage bound; /* the program's SIP address */
+	struct sockaddr_storage tls; /* ours */
+	uint8_t secret[16];
+	size_t users; /* connections still delivering to it */
+	bool dead;
+};
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+	return ntohs(ss->ss_family == AF_INET ?
+			     ((const struct sockaddr_in *)ss)->sin_port :
+			     ((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+static void set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+static void listener_put(struct daemon *d, struct listener *l)
+{
+	struct listener **pp;
+
+	if (l->users || !l->dead)
+		return;
+	for (pp = &d->listeners; *pp; pp = &(*pp)->next) {
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	}
+	free(l);
+}
+
+/* The program is gone: stop taking TLS for it. */
+static void listener_kill(struct daemon *d, struct listener *l)
+{
+	char a[64];
+
+	if (l->dead)
+		return;
+	log_info("listen: %s: the program no longer listens on port %u",
+		 sipsec_sa_format((struct sockaddr *)&l->tls, a, sizeof(a)),
+		 port_of(&l->bound));
+	loop_del(d->loop, l->fd);
+	close(l->fd);
+	l->fd = -1;
+	l->dead = true;
+	listener_put(d, l);
+}
+
+static void on_tls_accept(struct loop *lp, int fd, uint32_t ev, void *arg)
+{
+	struct listener *l = arg;
+	struct daemon *d = l->d;
+	const struct policy *p;
+	struct policy eff;
+	struct conn *c;
+	socklen_t len;
+	char why[256];
+	SSL_CTX *ctx;
+	int s, one = 1;
+
+	(void)lp;
+	(void)ev;
+	s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (s < 0)
+		return;
+	c = conn_new(d, false);
+	if (!c) {
+		close(s);
+		return;
+	}
+	c->tls_fd = s;
+	c->lst = l;
+	l->users++;
+	len = sizeof(c->peer);
+	getpeername(s, (struct sockaddr *)&c->peer, &len);
+	len = sizeof(c->local);
+	getsockname(s, (struct sockaddr *)&c->local, &len);
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	p = policy_find(d->cfg, (struct sockaddr *)&c->peer);
+	policy_effective(d->cfg, p ? p : policy_global(d->cfg), &eff);
+	sipsec_strlcpy(c->expect, eff.name, sizeof(c->expect));
+	ctx = tls_ctx_get(&eff, true, why, sizeof(why));
+	if (!ctx || !(c->ssl = tls_server_new(ctx, s))) {
+		conn_close(c, ctx ? "TLS setup failed" : why);
+		return;
+	}
+	c->state = CONN_HANDSHAKE;
+	conn_run(c);
+}
+
+int incoming_listen(struct daemon *d, const struct sipsec_ctl_listen *req)
+{
+	const struct policy *g = policy_global(d->cfg);
+	struct listener *l;
+	socklen_t len;
+	char a[64];
+	int one = 1, zero = 0, err = 0;
+
+	if (req->bound.family != AF_INET && req->bound.family != AF_INET6)
+		return -EAFNOSUPPORT;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->d = d;
+	sipsec_ctl_to_sa(&req->bound, &l->bound, &len);
+	for (struct listener *o = d->listeners; o; o = o->next) {
+		if (!o->dead && !memcmp(&o->bound, &l->bound, sizeof(l->bound))) {
+			/* The program listens again (restarted, or another
+			 * process on a shared port): it takes over. */
+			memcpy(o->secret, req->secret, sizeof(o->secret));
+			free(l);
+			return 0;
+		}
+	}
+	memcpy(l->secret, req->secret, sizeof(l->secret));
+	l->tls = l->bound;
+	set_port(&l->tls, g->tls_port ? g->tls_port : req->bound.port + 1);
+	l->fd = socket(l->tls.ss_family,
+		       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->fd < 0) {
+		err = -errno;
+		free(l);
+		return err;
+	}
+	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (l->tls.ss_family == AF_INET6) /* like the program: dual stack */
+		setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
+			   sizeof(zero));
+	if (bind(l->fd, (struct sockaddr *)&l->tls, len) < 0 ||
+	    listen(l->fd, 1024) < 0)
+		err = -errno;
+	if (!err)
+		err = loop_add(d->loop, l->fd, POLLIN, on_tls_accept, l);
+	sipsec_sa_format((struct sockaddr *)&l->tls, a, sizeof(a));
+	if (err) {
+		log_warnx("listen: TLS on %s for the program's port %u: %s", a,
+			  req->bound.port, strerror(-err));
+		close(l->fd);
+		free(l);
+		return err;
+	}
+	l->next = d->listeners;
+	d->listeners = l;
+	log_info("listen: TLS on %s for the program on port %u", a,
+		 req->bound.port);
+	return 0;
+}
+
+void incoming_exit(struct daemon *d)
+{
+	for (struct listener *l = d->listeners; l; l = l->next)
+		if (!l->dead) {
+			loop_del(d->loop, l->fd);
+			close(l->fd);
+		}
+	while (d->listeners) {
+		struct listener *l = d->listeners;
+
+		d->listeners = l->next;
+		free(l);
+	}
+}
+
+size_t incoming_count(const struct daemon *d)
+{
+	size_t n = 0;
+
+	for (struct listener *l = d->listeners; l; l = l->next)
+		n += !l->dead;
+	return n;
+}
+
+/* The identity a client proved: the name policy expects (checked), or
+ * else its certificate's subject CN (chain verified, name unchecked). */
+static int check_client(struct conn *c, char *why, size_t wlen)
+{
+	X509 *crt = SSL_get0_peer_certificate(c->ssl);
+	int err;
+
+	if (c->expect[0]) {
+		err = tls_check_client_name(c->ssl, c->expect, why, wlen);
+		if (err)
+			return err;
+		sipsec_strlcpy(c->peer_name, c->expect, sizeof(c->peer_name));
+		c->name_verified = 1;
+	} else if (crt) {
+		X509_NAME_get_text_by_NID(X509_get_subject_name(crt),
+					  NID_commonName, c->peer_name,
+					  sizeof(c->peer_name));
+	}
+	tls_describe(c->ssl, c->tls_version, sizeof(c->tls_version),
+		     c->cipher, sizeof(c->cipher));
+	sipsec_strlcpy(c->path_reason, c->d->probe.ktls, sizeof(c->path_reason));
+	return 0;
+}
+
+/* Starts our connection to the program's socket: to its own address, or
+ * to loopback if it listens on the wildcard address. */
+static int deliver_start(struct conn *c)
+{
+	struct sockaddr_storage to = c->lst->bound;
+	socklen_t len;
+	int s, one = 1;
+
+	if (to.ss_family == AF_INET) {
+		struct sockaddr_in *in = (void *)&to;
+
+		if (in->sin_addr.s_addr == htonl(INADDR_ANY))
+			in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (void *)&to;
+
+		if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+			in6->sin6_addr = in6addr_loopback;
+		len = sizeof(*in6);
+	}
+	s = socket(to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(s, (struct sockaddr *)&to, len) < 0 && errno != EINPROGRESS) {
+		int err = -errno;
+
+		close(s);
+		return err;
+	}
+	c->plain_fd = s;
+	return 0;
+}
+
+/* Connected: open with the preamble. 144 bytes on a fresh connection
+ * fit in the socket buffer; anything less is an error. */
+static int deliver_finish(struct conn *c)
+{
+	struct sipsec_preamble m = { .id = c->id, .mech = SIPSEC_MECH_TLS,
+				     .path = SIPSEC_PATH_USERSPACE,
+				     .name_verified = c->name_verified };
+	socklen_t len = sizeof(int);
+	int so = 0;
+	ssize_t n;
+
+	if (getsockopt(c->plain_fd, SOL_SOCKET, SO_ERROR, &so, &len) < 0)
+		so = errno;
+	if (so)
+		return -so;
+	memcpy(m.magic, SIPSEC_PREAMBLE_MAGIC, sizeof(m.magic));
+	memcpy(m.secret, c->lst->secret, sizeof(m.secret));
+	sipsec_sa_to_ctl(&c->peer, &m.peer);
+	sipsec_sa_to_ctl(&c->local, &m.local);
+	m.local.port = port_of(&c->lst->bound);
+	memcpy(m.peer_name, c->peer_name, sizeof(m.peer_name));
+	n = send(c->plain_fd, &m, sizeof(m), MSG_NOSIGNAL);
+	if (n < 0)
+		return -errno;
+	return n == sizeof(m) ? 0 : -EIO;
+}
+
+void incoming_run(struct conn *c)
+{
+	struct daemon *d = c->d;
+	char why[256] = "", peer[64];
+	uint32_t want = 0;
+	int err = 0;
+
+	switch (c->state) {
+	case CONN_HANDSHAKE:
+		err = tls_handshake(c->ssl, &want, why, sizeof(why));
+		if (err == -EAGAIN) {
+			conn_watch(c, want, 0);
+			return;
+		}
+		if (!err)
+			err = check_client(c, why, sizeof(why));
+		if (!err && c->lst->dead)
+			snprintf(why, sizeof(why), "the program no longer "
+				 "listens"), err = -ECONNREFUSED;
+		if (err)
+			break;
+		err = deliver_start(c);
+		if (err) {
+			snprintf(why, sizeof(why), "connecting to the program: "
+				 "%s", strerror(-err));
+			break;
+		}
+		c->state = CONN_DELIVER;
+		conn_watch(c, 0, POLLOUT);
+		return;
+	case CONN_DELIVER:
+		err = deliver_finish(c);
+		if (err == -ECONNREFUSED) {
+			listener_kill(d, c->lst);
+			snprintf(why, sizeof(why), "the program no longer "
+				 "listens");
+			break;
+		}
+		if (err) {
+			snprintf(why, sizeof(why), "hand-over to the program: "
+				 "%s", strerror(-err));
+			break;
+		}
+		c->lst->users--;
+		listener_put(d, c->lst);
+		c->lst = NULL;
+		c->state = CONN_RELAY;
+		d->n_pending--;
+		log_info("from %s: %s%s, %s %s, user-space relay (kTLS %s)",
+			 sipsec_sa_format((struct sockaddr *)&c->peer, peer,
+					  sizeof(peer)),
+			 c->peer_name[0] ? c->peer_name : "(no name)",
+			 c->name_verified ? " verified" : " (chain verified)",
+			 c->tls_version, c->cipher, c->path_reason);
+		conn_run(c);
+		return;
+	default:
+		return;
+	}
+	conn_close(c, why);
+}
+
+/* conn_close() calls this for a connection that never got delivered. */
+void incoming_drop(struct conn *c)
+{
+	if (!c->lst)
+		return;
+	c->lst->users--;
+	listener_put(c->d, c->lst);
+	c->lst = NULL;
+}

@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Outgoing connections: the program called connect() to a SIP peer and
+ * the shim handed its socket over (SIPSEC_CTL_CONNECT).
+ *
+ *   CONN_TCP        our own TCP connection to the peer's TLS port
+ *   CONN_HANDSHAKE  TLS client handshake, peer identity checked
+ *   CONN_PAIRING    the program's socket connected to the relay endpoint
+ *   then the shim gets its reply and the program's connect() returns 0.
+ *
+ * Any failure on the way closes the connection, and conn_close() answers
+ * the shim with ECONNREFUSED: the program's connect() fails, nothing is
+ * ever sent in cleartext.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/ssl.h>
+
+#include "sipsecd.h"
+
+static uint16_t tls_port_for(const struct policy *eff, uint16_t sip_port)
+{
+	/* Unless policy names the peer's TLS port, SIP's convention:
+	 * 5060 -> 5061 (RFC 3261 section 19.1.2). */
+	return eff->tls_port ? eff->tls_port : (uint16_t)(sip_port + 1);
+}
+
+static void set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+static int reply_pass(int client_fd, uint32_t seq)
+{
+	struct sipsec_ctl_connected r = { .path = SIPSEC_PATH_NONE,
+					  .mech = SIPSEC_MECH_NONE };
+
+	return sipsec_ctl_send(client_fd, SIPSEC_CTL_CONNECT, seq, 0, 0, &r,
+			       sizeof(r), -1);
+}
+
+int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,
+		   const struct sipsec_ctl_connect *req, int prog_fd,
+		   uid_t uid)
+{
+	static const struct sock_expect want = { SOCK_STREAM, TCP_CLOSE };
+	const struct policy *p;
+	struct policy eff;
+	struct conn *c = NULL;
+	socklen_t len;
+	char peer[64], why[256];
+	SSL_CTX *ctx;
+	int err, one = 1;
+
+	err = sock_check(prog_fd, &want, uid);
+	if (err) {
+		log_warnx("connect: refused a descriptor from uid %u: %s", uid,
+			  strerror(-err));
+		close(prog_fd);
+		return err;
+	}
+	if (req->peer.family != AF_INET && req->peer.family != AF_INET6) {
+		close(prog_fd);
+		return -EAFNOSUPPORT;
+	}
+	c = conn_new(d, true);
+	if (!c) {
+		close(prog_fd);
+		return -EBUSY;
+	}
+	c->prog_fd = prog_fd;
+	sipsec_ctl_to_sa(&req->peer, &c->peer, &len);
+	sipsec_sa_format((struct sockaddr *)&c->peer, peer, sizeof(peer));
+	p = policy_find(d->cfg, (struct sockaddr *)&c->peer);
+	policy_effective(d->cfg, p ? p : policy_global(d->cfg), &eff);
+	if (eff.require == MECH_NONE) {
+		/* Cleartext was configured for this peer, explicitly. */
+		log_info("to %s: policy [%s] allows cleartext", peer, eff.label);
+		conn_close(c, NULL);
+		return reply_pass(client_fd, seq);
+	}
+	if (eff.require != MECH_TLS) {
+		snprintf(why, sizeof(why), "policy [%s] requires %s, which TCP "
+			 "cannot carry here", eff.label, mech_name(
+				 (unsigned)__builtin_ctz(eff.require)));
+		goto refuse;
+	}
+	ctx = tls_ctx_get(&eff, false, why, sizeof(why));
+	if (!ctx)
+		goto refuse;
+	c->reply_fd = fcntl(client_fd, F_DUPFD_CLOEXEC, 3);
+	if (c->reply_fd < 0) {
+		snprintf(why, sizeof(why), "dup: %s", strerror(errno));
+		goto refuse;
+	}
+	c->reply_seq = seq;
+	set_port(&c->peer, tls_port_for(&eff, req->peer.port));
+	c->tls_fd = socket(c->peer.ss_family,
+			   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->tls_fd < 0) {
+		snprintf(why, sizeof(why), "socket: %s", strerror(errno));
+		goto refuse;
+	}
+	setsockopt(c->tls_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->ssl = tls_client_new(ctx, c->tls_fd, &eff,
+				(struct sockaddr *)&c->peer, c->expect,
+				sizeof(c->expect));
+	if (!c->ssl) {
+		snprintf(why, sizeof(why), "TLS setup: %s", tls_error_string());
+		goto refuse;
+	}
+	if (connect(c->tls_fd, (struct sockaddr *)&c->peer, len) < 0 &&
+	    errno != EINPROGRESS) {
+		snprintf(why, sizeof(why), "TCP connect: %s", strerror(errno));
+		goto refuse;
+	}
+	c->state = CONN_TCP;
+	conn_watch(c, POLLOUT, 0);
+	return 0;
+refuse:
+	conn_close(c, why);
+	return 0; /* answered by conn_close() */
+}
+
+/* The handshake is done and the identity checked: connect the program's
+ * socket to the relay and wait for the pair. */
+static int start_pairing(struct conn *c, char *why, size_t wlen)
+{
+	socklen_t len = sizeof(c->local);
+	int err;
+
+	getsockname(c->tls_fd, (struct sockaddr *)&c->local, &len);
+	tls_describe(c->ssl, c->tls_version, sizeof(c->tls_version),
+		     c->cipher, sizeof(c->cipher));
+	sipsec_strlcpy(c->peer_name, c->expect, sizeof(c->peer_name));
+	c->name_verified = 1; /* SSL_set1_host / IP check passed */
+	sipsec_strlcpy(c->path_reason, c->d->probe.ktls, sizeof(c->path_reason));
+	err = relay_pair(c, c->prog_fd);
+	if (err) {
+		snprintf(why, wlen, "connecting the program to the relay: %s",
+			 strerror(-err));
+		return err;
+	}
+	c->state = CONN_PAIRING;
+	conn_watch(c, 0, 0);
+	return 0;
+}
+
+/* Paired: answer the shim, hand the program its connection. */
+static int finish(struct conn *c, char *why, size_t wlen)
+{
+	struct sipsec_ctl_connected r = { .id = c->id,
+					  .mech = SIPSEC_MECH_TLS,
+					  .path = SIPSEC_PATH_USERSPACE,
+					  .name_verified = c->name_verified };
+	char peer[64];
+	int err;
+
+	sipsec_sa_to_ctl(&c->local, &r.local);
+	memcpy(r.peer_name, c->peer_name, sizeof(r.peer_name));
+	err = sipsec_ctl_send(c->reply_fd, SIPSEC_CTL_CONNECT, c->reply_seq, 0,
+			      0, &r, sizeof(r), -1);
+	close(c->reply_fd);
+	c->reply_fd = -1;
+	if (err) {
+		snprintf(why, wlen, "the program gave up waiting (%s)",
+			 strerror(-err));
+		return err;
+	}
+	close(c->prog_fd);
+	c->prog_fd = -1;
+	c->state = CONN_RELAY;
+	c->d->n_pending--;
+	log_info("to %s: %s verified, %s %s, user-space relay (kTLS %s)",
+		 sipsec_sa_format((struct sockaddr *)&c->peer, peer,
+				  sizeof(peer)), c->peer_name, c->tls_version,
+		 c->cipher, c->path_reason);
+	return 0;
+}
+
+void outgoing_run(struct conn *c)
+{
+	char why[256] = "";
+	uint32_t want = 0;
+	socklen_t len;
+	int err = 0, so = 0;
+
+	switch (c->state) {
+	case CONN_TCP:
+		len = sizeof(so);
+		if (getsockopt(c->tls_fd, SOL_SOCKET, SO_ERROR, &so, &len) < 0)
+			so = errno;
+		if (so) {
+			snprintf(why, sizeof(why), "TCP connect to the TLS port: "
+				 "%s", strerror(so));
+			err = -so;
+			break;
+		}
+		c->state = CONN_HANDSHAKE;
+		/* fall through */
+	case CONN_HANDSHAKE:
+		err = tls_handshake(c->ssl, &want, why, sizeof(why));
+		if (err == -EAGAIN) {
+			conn_watch(c, want, 0);
+			return;
+		}
+		if (!err)
+			err = start_pairing(c, why, sizeof(why));
+		if (err || c->plain_fd < 0)
+			break;
+		/* fall through */
+	case CONN_PAIRING:
+		if (c->plain_fd < 0)
+			return; /* relay.c calls again when it is paired */
+		err = finish(c, why, sizeof(why));
+		if (!err)
+			conn_run(c);
+		return;
+	default:
+		return;
+	}
+	if (err)
+		conn_close(c, why);
+}

@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The user-space data path: where the kernel cannot do the record crypto
+ * (no kTLS), the daemon carries the bytes between the program and TLS.
+ *
+ * The program keeps a real TCP socket (its own, for connect(); a fresh
+ * one handed to accept()), connected over loopback to one of the relay
+ * endpoints below. Its epoll/poll registrations, socket options and
+ * blocking behaviour therefore stay exactly as without sipsec. A relay
+ * connection is paired with the protected connection it belongs to by
+ * the address of the program's end, which relay_pair() learns when it
+ * makes the connection; anything else that connects here is closed.
+ *
+ * The pump moves at most RELAY_BUF bytes each way per connection and
+ * stops reading a side whose destination is full, so memory per
+ * connection is bounded and a slow reader slows its writer, nothing else.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/ssl.h>
+
+#include "sipsecd.h"
+
+struct pairing {
+	struct pairing *next;
+	struct sockaddr_storage addr;
+	struct conn *c;
+};
+
+static struct pairing *pairings;
+
+static bool same_addr(const struct sockaddr_storage *a,
+		      const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port &&
+		       x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+	return x->sin6_port == y->sin6_port &&
+	       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
+}
+
+static void on_accept(struct loop *l, int fd, uint32_t ev, void *arg)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct pairing **pp, *p;
+	int s, one = 1;
+
+	(void)l;
+	(void)ev;
+	(void)arg;
+	s = accept4(fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (s < 0)
+		return;
+	for (pp = &pairings; (p = *pp); pp = &p->next)
+		if (same_addr(&p->addr, &ss))
+			break;
+	if (!p) {
+		char a[64];
+
+		log_warnx("relay: unexpected connection from %s closed",
+			  sipsec_sa_format((struct sockaddr *)&ss, a, sizeof(a)));
+		close(s);
+		return;
+	}
+	*pp = p->next;
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	p->c->plain_fd = s;
+	conn_run(p->c);
+	free(p);
+}
+
+static int open_endpoint(struct daemon *d, int i, int family)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	int fd, err;
+
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (void *)&ss;
+
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (void *)&ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_addr = in6addr_loopback;
+		len = sizeof(*in6);
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&d->relay_addr[i], &len) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	err = loop_add(d->loop, fd, POLLIN, on_accept, d);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	d->relay_fd[i] = fd;
+	return 0;
+}
+
+int relay_init(struct daemon *d)
+{
+	int err;
+
+	d->relay_fd[0] = d->relay_fd[1] = -1;
+	err = open_endpoint(d, 0, AF_INET);
+	if (err)
+		return err;
+	/* IPv6 loopback can be disabled; IPv6 programs then cannot be
+	 * relayed, and their connections are refused. */
+	if (open_endpoint(d, 1, AF_INET6))
+		log_info("relay: no IPv6 loopback; IPv6 programs cannot use "
+			 "the user-space path");
+	return 0;
+}
+
+void relay_exit(struct daemon *d)
+{
+	for (int i = 0; i < 2; i++) {
+		if (d->relay_fd[i] < 0)
+			continue;
+		loop_del(d->loop, d->relay_fd[i]);
+		close(d->relay_fd[i]);
+		d->relay_fd[i] = -1;
+	}
+}
+
+int relay_pair(struct conn *c, int fd)
+{
+	struct daemon *d = c->d;
+	struct pairing *p;
+	socklen_t len;
+	int domain, i;
+
+	len = sizeof(domain);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+		return -errno;
+	i = domain == AF_INET6;
+	if (d->relay_fd[i] < 0)
+		return -EAFNOSUPPORT;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	len = domain == AF_INET ? sizeof(struct sockaddr_in) :
+				  sizeof(struct sockaddr_in6);
+	/* On loopback a blocking connect completes at once, and a
+	 * non-blocking one has its local address as soon as it starts. */
+	if (connect(fd, (struct sockaddr *)&d->relay_addr[i], len) < 0 &&
+	    errno != EINPROGRESS) {
+		int err = -errno;
+
+		free(p);
+		return err;
+	}
+	len = sizeof(p->addr);
+	if (getsockname(fd, (struct sockaddr *)&p->addr, &len) < 0) {
+		int err = -errno;
+
+		free(p);
+		return err;
+	}
+	p->c = c;
+	p->next = pairings;
+	pairings = p;
+	c->pair_addr = p->addr;
+	return 0;
+}
+
+void relay_forget(struct conn *c)
+{
+	struct pairing **pp, *p;
+
+	for (pp = &pairings; (p = *pp); pp = &p->next) {
+		if (p->c == c) {
+			*pp = p->next;
+			free(p);
+			return;
+		}
+	}
+}
+
+static void compact(struct relay_buf *b)
+{
+	if (b->off == b->len) {
+		b->off = b->len = 0;
+	} else if (b->off && b->len == RELAY_BUF) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+}
+
+/* program -> peer: read plaintext, SSL_write it. */
+static int pump_up(struct conn *c, bool *progress)
+{
+	struct relay_buf *b = c->up;
+	ssize_t n;
+	int r;
+
+	compact(b);
+	if (!c->plain_eof && b->len < RELAY_BUF) {
+		n = read(c->plain_fd, b->data + b->len, RELAY_BUF - b->len);
+		if (n > 0) {
+			b->len += (size_t)n;
+			c->bytes_out += (uint64_t)n;
+			*progress = true;
+		} else if (n == 0) {
+			c->plain_eof = true;
+			*progress = true;
+		} else if (errno != EAGAIN && errno != EINTR) {
+			return -errno;
+		}
+	}
+	if (b->len > b->off) {
+		c->ssl_wants_write = false;
+		r = SSL_write(c->ssl, b->data + b->off, (int)(b->len - b->off));
+		if (r > 0) {
+			b->off += (size_t)r;
+			*progress = true;
+		} else {
+			switch (SSL_get_error(c->ssl, r)) {
+			case SSL_ERROR_WANT_WRITE: c->ssl_wants_write = true; break;
+			case SSL_ERROR_WANT_READ: c->ssl_wants_read = true; break;
+			default: return -EPIPE;
+			}
+		}
+	}
+	if (c->plain_eof && b->len == b->off && !c->tls_shut) {
+		/* The program closed or shut down its sending side: say so
+		 * with close_notify; the other direction can go on. */
+		SSL_shutdown(c->ssl);
+		c->tls_shut = true;
+		*progress = true;
+	}
+	return 0;
+}
+
+/* peer -> program: SSL_read, write the plaintext. */
+static int pump_down(struct conn *c, bool *progress)
+{
+	struct relay_buf *b = c->down;
+	ssize_t n;
+	int r;
+
+	compact(b);
+	if (!c->tls_eof && b->len < RELAY_BUF) {
+		c->ssl_wants_read = false;
+		r = SSL_read(c->ssl, b->data + b->len, (int)(RELAY_BUF - b->len));
+		if (r > 0) {
+			b->len += (size_t)r;
+			c->bytes_in += (uint64_t)r;
+			*progress = true;
+		} else {
+			switch (SSL_get_error(c->ssl, r)) {
+			case SSL_ERROR_WANT_READ: c->ssl_wants_read = true; break;
+			case SSL_ERROR_WANT_WRITE: c->ssl_wants_write = true; break;
+			case SSL_ERROR_ZERO_RETURN: /* close_notify */
+				c->tls_eof = true;
+				*progress = true;
+				break;
+			case SSL_ERROR_SYSCALL:
+				/* TCP closed without close_notify: a peer may
+				 * do that; the program sees the end all the
+				 * same, and the log says how it ended. */
+				log_debug("peer closed without close_notify");
+				c->tls_eof = true;
+				*progress = true;
+				break;
+			default:
+				return -EPROTO;
+			}
+		}
+	}
+	if (b->len > b->off) {
+		n = write(c->plain_fd, b->data + b->off, b->len - b->off);
+		if (n > 0) {
+			b->off += (size_t)n;
+			*progress = true;
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			return -errno;
+		}
+	}
+	if (c->tls_eof && b->len == b->off && !c->plain_shut) {
+		shutdown(c->plain_fd, SHUT_WR);
+		c->plain_shut = true;
+		*progress = true;
+	}
+	return 0;
+}
+
+int relay_pump(struct conn *c)
+{
+	uint32_t tls_ev = 0, plain_ev = 0;
+	bool progress;
+	int err;
+
+	if (!c->up && !(c->up = calloc(1, sizeof(*c->up))))
+		return -ENOMEM;
+	if (!c->down && !(c->down = calloc(1, sizeof(*c->down))))
+		return -ENOMEM;
+	do {
+		progress = false;
+		if ((err = pump_up(c, &progress)) ||
+		    (err = pump_down(c, &progress)))
+			return err;
+	} while (progress);
+	if (c->plain_eof && c->tls_shut && c->tls_eof && c->plain_shut &&
+	    c->up->len == c->up->off && c->down->len == c->down->off)
+		return 1;
+	if (!c->plain_eof && c->up->len < RELAY_BUF)
+		plain_ev |= POLLIN;
+	if (c->down->len > c->down->off)
+		plain_ev |= POLLOUT;
+	if ((!c->tls_eof && c->down->len < RELAY_BUF) || c->ssl_wants_read)
+		tls_ev |= POLLIN;
+	if (c->ssl_wants_write)
+		tls_ev |= POLLOUT;
+	conn_watch(c, tls_ev, plain_ev);
+	return 0;
+}

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MIT
+/*
+ * TLS with OpenSSL: contexts built from policy, non-blocking handshakes
+ * driven by the event loop, and the identity a handshake proved.
+ *
+ * Both sides authenticate (mutual TLS): the server asks for and requires
+ * a client certificate chaining to the policy's CA. The name to verify
+ * comes from the peer's policy entry, never from the network: a client
+ * sends it as SNI and checks it against the server certificate
+ * (SSL_set1_host); a peer without a configured name must present a
+ * certificate for the IP address the program connected to. A server
+ * checks a connecting client against the name its policy gives, when
+ * it gives one.
+ *
+ * Contexts are cached per (CA, certificate, key, minimum version) and
+ * rebuilt on reload; SSL objects hold their own reference.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "sipsecd.h"
+
+#define MAX_CTX 64
+
+struct ctx_entry {
+	SSL_CTX *ctx;
+	char *ca, *cert, *key;
+	uint16_t tls_min;
+	bool server;
+};
+
+static struct ctx_entry cache[MAX_CTX];
+static size_t n_cache;
+
+static bool same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* The reason of the last OpenSSL failure, for a log line. */
+const char *tls_error_string(void)
+{
+	static char buf[256];
+	unsigned long e = ERR_peek_last_error();
+
+	if (!e)
+		return "unknown TLS error";
+	ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return buf;
+}
+
+static SSL_CTX *ctx_build(const struct policy *eff, bool server, char *why,
+			  size_t wlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() :
+					    TLS_client_method());
+
+	if (!ctx) {
+		snprintf(why, wlen, "SSL_CTX_new: %s", tls_error_string());
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, eff->tls_min);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+			      SSL_MODE_RELEASE_BUFFERS);
+	/* No renegotiation (TLS 1.2), no compression. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+				 SSL_OP_NO_COMPRESSION);
+	if (!eff->cert || !eff->key || !eff->ca) {
+		snprintf(why, wlen, "policy [%s] has no %s", eff->label,
+			 !eff->cert ? "cert" : !eff->key ? "key" : "ca");
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, eff->cert) != 1) {
+		snprintf(why, wlen, "cert %s: %s", eff->cert,
+			 tls_error_string());
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, eff->key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(why, wlen, "key %s: %s", eff->key, tls_error_string());
+		goto fail;
+	}
+	if (SSL_CTX_load_verify_locations(ctx, eff->ca, NULL) != 1) {
+		snprintf(why, wlen, "ca %s: %s", eff->ca, tls_error_string());
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+			   (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+			   NULL);
+	if (server) {
+		static const unsigned char sid[] = "sipsecd";
+
+		STACK_OF(X509_NAME) *names;
+
+		SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
+		names = SSL_load_client_CA_file(eff->ca);
+		if (names)
+			SSL_CTX_set_client_CA_list(ctx, names);
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+SSL_CTX *tls_ctx_get(const struct policy *eff, bool server, char *why,
+		     size_t wlen)
+{
+	struct ctx_entry *e;
+
+	for (size_t i = 0; i < n_cache; i++) {
+		e = &cache[i];
+		if (e->server == server && e->tls_min == eff->tls_min &&
+		    same(e->ca, eff->ca) && same(e->cert, eff->cert) &&
+		    same(e->key, eff->key))
+			return e->ctx;
+	}
+	if (n_cache == MAX_CTX) {
+		snprintf(why, wlen, "more than %d distinct TLS contexts",
+			 MAX_CTX);
+		return NULL;
+	}
+	e = &cache[n_cache];
+	memset(e, 0, sizeof(*e));
+	e->ctx = ctx_build(eff, server, why, wlen);
+	if (!e->ctx)
+		return NULL;
+	e->server = server;
+	e->tls_min = eff->tls_min;
+	e->ca = eff->ca ? strdup(eff->ca) : NULL;
+	e->cert = eff->cert ? strdup(eff->cert) : NULL;
+	e->key = eff->key ? strdup(eff->key) : NULL;
+	n_cache++;
+	return e->ctx;
+}
+
+void tls_ctx_flush(void)
+{
+	for (size_t i = 0; i < n_cache; i++) {
+		SSL_CTX_free(cache[i].ctx);
+		free(cache[i].ca);
+		free(cache[i].cert);
+		free(cache[i].key);
+	}
+	n_cache = 0;
+}
+
+static int sa_ip_string(const struct sockaddr *sa, char *buf, size_t len)
+{
+	const void *a = sa->sa_family == AF_INET ?
+				(const void *)&((const struct sockaddr_in *)sa)->sin_addr :
+				(const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+	return inet_ntop(sa->sa_family, a, buf, (socklen_t)len) ? 0 : -errno;
+}
+
+SSL *tls_client_new(SSL_CTX *ctx, int fd, const struct policy *eff,
+		    const struct sockaddr *peer, char *expect, size_t elen)
+{
+	SSL *ssl = SSL_new(ctx);
+	char ip[INET6_ADDRSTRLEN];
+
+	if (!ssl)
+		return NULL;
+	SSL_set_fd(ssl, fd);
+	SSL_set_connect_state(ssl);
+	if (eff->name[0]) {
+		snprintf(expect, elen, "%s", eff->name);
+		SSL_set_tlsext_host_name(ssl, eff->name);
+		if (SSL_set1_host(ssl, eff->name) != 1)
+			goto fail;
+	} else {
+		/* No name in policy: the certificate must name the address
+		 * the program connected to. */
+		if (sa_ip_string(peer, ip, sizeof(ip)) ||
+		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip) != 1)
+			goto fail;
+		snprintf(expect, elen, "IP:%s", ip);
+	}
+	return ssl;
+fail:
+	SSL_free(ssl);
+	return NULL;
+}
+
+SSL *tls_server_new(SSL_CTX *ctx, int fd)
+{
+	SSL *ssl = SSL_new(ctx);
+
+	if (!ssl)
+		return NULL;
+	SSL_set_fd(ssl, fd);
+	SSL_set_accept_state(ssl);
+	return ssl;
+}
+
+int tls_handshake(SSL *ssl, uint32_t *want, char *why, size_t wlen)
+{
+	int rc, err;
+
+	ERR_clear_error();
+	rc = SSL_do_handshake(ssl);
+	if (rc == 1)
+		return 0;
+	err = SSL_get_error(ssl, rc);
+	if (err == SSL_ERROR_WANT_READ) {
+		*want = POLLIN;
+		return -EAGAIN;
+	}
+	if (err == SSL_ERROR_WANT_WRITE) {
+		*want = POLLOUT;
+		return -EAGAIN;
+	}
+	if (SSL_get_verify_result(ssl) != X509_V_OK)
+		snprintf(why, wlen, "certificate check failed: %s",
+			 X509_verify_cert_error_string(
+				 SSL_get_verify_result(ssl)));
+	else if (err == SSL_ERROR_SYSCALL && !ERR_peek_error())
+		snprintf(why, wlen, "connection closed during handshake");
+	else
+		snprintf(why, wlen, "handshake failed: %s", tls_error_string());
+	return -ECONNREFUSED;
+}
+
+int tls_check_client_name(SSL *ssl, const char *name, char *why, size_t wlen)
+{
+	X509 *crt = SSL_get0_peer_certificate(ssl);
+
+	if (!crt) {
+		snprintf(why, wlen, "client sent no certificate");
+		return -EACCES;
+	}
+	if (X509_check_host(crt, name, 0, 0, NULL) != 1) {
+		snprintf(why, wlen, "client certificate does not name '%s'",
+			 name);
+		return -EACCES;
+	}
+	return 0;
+}
+
+void tls_describe(SSL *ssl, char *version, size_t vlen, char *cipher,
+		  size_t clen)
+{
+	snprintf(version, vlen, "%s", SSL_get_version(ssl));
+	snprintf(cipher, clen, "%s", SSL_get_cipher_name(ssl));
+}

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The shim's conversations with sipsecd. Each request opens its own
+ * control connection: no lock around a shared one, nothing to redo after
+ * fork(), and a connection setup is cheap next to a TLS handshake.
+ *
+ * The SIP ports are asked once and cached (SIPSEC_SIP_PORTS overrides);
+ * while the daemon is unreachable the shim assumes 5060 and asks again
+ * every few seconds, so that a connect to a SIP port is refused, never
+ * let out in cleartext.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sipsec.h"
+#include "sipsec_ctl.h"
+#include "shim.h"
+
+#define RETRY_S 5
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static uint16_t ports[32] = { 5060 };
+static uint32_t timeout_ms = 5000;
+static time_t fetched_at;
+static bool from_env, from_daemon;
+
+static const char *ctl_name(void)
+{
+	return getenv("SIPSEC_CONTROL");
+}
+
+static int open_ctl(void)
+{
+	int fd, err;
+
+	shim_busy++;
+	fd = sipsec_ctl_connect(ctl_name());
+	if (fd >= 0 && (err = sipsec_ctl_hello(fd, SIPSEC_CTL_ROLE_SHIM))) {
+		real.close(fd);
+		fd = err;
+	}
+	shim_busy--;
+	return fd;
+}
+
+/* Waits for the reply to seq; returns its length or -errno. */
+static ssize_t wait_reply(int fd, uint32_t seq, char *buf, size_t cap,
+			  int timeout)
+{
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct sipsec_ctl_hdr h;
+		long left;
+		ssize_t n;
+		int rfd, rc;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = timeout - ((now.tv_sec - start.tv_sec) * 1000 +
+				  (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0)
+			return -ETIMEDOUT;
+		rc = poll(&p, 1, (int)left);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0)
+			return rc < 0 ? -errno : -ETIMEDOUT;
+		n = sipsec_ctl_recv(fd, buf, cap, &rfd);
+		if (rfd >= 0)
+			real.close(rfd);
+		if (n <= 0)
+			return n ? n : -ECONNRESET;
+		memcpy(&h, buf, sizeof(h));
+		if (h.seq != seq)
+			continue;
+		return h.status ? h.status : n;
+	}
+}
+
+static void parse_env_ports(const char *s)
+{
+	size_t n = 0;
+
+	memset(ports, 0, sizeof(ports));
+	if (sipsec_parse_port_list(s, ports, ARRAY_SIZE(ports), &n))
+		ports[0] = 5060;
+}
+
+static void fetch_policy(void)
+{
+	char buf[SIPSEC_CTL_MAX_MSG];
+	struct sipsec_ctl_policy pol;
+	time_t now = time(NULL);
+	const char *env;
+	ssize_t n;
+	int fd;
+
+	if (from_env || (from_daemon) || now - fetched_at < RETRY_S)
+		return;
+	fetched_at = now;
+	if ((env = getenv("SIPSEC_SIP_PORTS"))) {
+		parse_env_ports(env);
+		from_env = true;
+		return;
+	}
+	fd = open_ctl();
+	if (fd < 0)
+		return;
+	if (sipsec_ctl_send(fd, SIPSEC_CTL_POLICY, 1, 0, 0, NULL, 0, -1) == 0 &&
+	    (n = wait_reply(fd, 1, buf, sizeof(buf), 2000)) ==
+		    (ssize_t)(sizeof(struct sipsec_ctl_hdr) + sizeof(pol))) {
+		memcpy(&pol, buf + sizeof(struct sipsec_ctl_hdr), sizeof(pol));
+		memcpy(ports, pol.sip_ports, sizeof(ports));
+		timeout_ms = pol.handshake_timeout_ms;
+		from_daemon = true;
+	}
+	real.close(fd);
+}
+
+bool shim_is_sip_port(uint16_t port)
+{
+	bool hit = false;
+
+	pthread_mutex_lock(&lock);
+	fetch_policy();
+	for (size_t i = 0; i < ARRAY_SIZE(ports) && ports[i]; i++)
+		hit |= ports[i] == port;
+	pthread_mutex_unlock(&lock);
+	return hit;
+}
+
+uint32_t shim_handshake_timeout_ms(void)
+{
+	return timeout_ms;
+}
+
+int shim_handoff(int fd, const struct sockaddr *peer,
+		 struct sipsec_ctl_connected *out)
+{
+	struct sipsec_ctl_connect req = { 0 };
+	char buf[SIPSEC_CTL_MAX_MSG];
+	struct sockaddr_storage ss;
+	int c, err;
+	ssize_t n;
+
+	memcpy(&ss, peer, peer->sa_family == AF_INET ?
+				  sizeof(struct sockaddr_in) :
+				  sizeof(struct sockaddr_in6));
+	sipsec_sa_to_ctl(&ss, &req.peer);
+	c = open_ctl();
+	if (c < 0)
+		return c;
+	err = sipsec_ctl_send(c, SIPSEC_CTL_CONNECT, 1, 0, 0, &req,
+			      sizeof(req), fd);
+	if (!err) {
+		/* The daemon bounds the handshake; allow it a margin. */
+		n = wait_reply(c, 1, buf, sizeof(buf),
+			       (int)shim_handshake_timeout_ms() + 2000);
+		if (n == (ssize_t)(sizeof(struct sipsec_ctl_hdr) + sizeof(*out)))
+			memcpy(out, buf + sizeof(struct sipsec_ctl_hdr),
+			       sizeof(*out));
+		else
+			err = n < 0 ? (int)n : -EBADMSG;
+	}
+	real.close(c);
+	return err;
+}
+
+int shim_listen_register(const struct sipsec_ctl_listen *req)
+{
+	char buf[SIPSEC_CTL_MAX_MSG];
+	ssize_t n;
+	int c, err;
+
+	c = open_ctl();
+	if (c < 0)
+		return c;
+	err = sipsec_ctl_send(c, SIPSEC_CTL_LISTEN, 1, 0, 0, req, sizeof(*req),
+			      -1);
+	if (!err) {
+		n = wait_reply(c, 1, buf, sizeof(buf), 3000);
+		err = n < 0 ? (int)n : 0;
+	}
+	real.close(c);
+	return err;
+}

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Per-descriptor state, in a table indexed by fd. The table is one
+ * lazily-backed mapping sized by the descriptor limit, so a lookup is a
+ * bounds check and a load: no lock, no allocation on the fast path. Only
+ * SIP sockets get an entry.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+
+#include "shim.h"
+
+#define MAX_FDS (1u << 20)
+
+static _Atomic(struct sfd *) *tab;
+static size_t tab_size;
+
+int fdtab_init(void)
+{
+	struct rlimit rl;
+	size_t n = 65536;
+	void *p;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max > n)
+		n = rl.rlim_max;
+	if (n > MAX_FDS)
+		n = MAX_FDS;
+	p = mmap(NULL, n * sizeof(*tab), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	tab = p;
+	tab_size = n;
+	return 0;
+}
+
+struct sfd *fdtab_get(int fd)
+{
+	if (fd < 0 || (size_t)fd >= tab_size)
+		return NULL;
+	return atomic_load_explicit(&tab[fd], memory_order_acquire);
+}
+
+int fdtab_set(int fd, const struct sfd *s)
+{
+	struct sfd *n, *old;
+
+	if (fd < 0 || (size_t)fd >= tab_size)
+		return -EMFILE;
+	n = malloc(sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	*n = *s;
+	old = atomic_exchange(&tab[fd], n);
+	free(old);
+	return 0;
+}
+
+void fdtab_clear(int fd)
+{
+	if (fd < 0 || (size_t)fd >= tab_size)
+		return;
+	free(atomic_exchange(&tab[fd], NULL));
+}
+
+void fdtab_copy(int from, int to)
+{
+	struct sfd *s = fdtab_get(from);
+
+	fdtab_clear(to);
+	if (s)
+		fdtab_set(to, s);
+}
