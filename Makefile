@@ -47,6 +47,7 @@ TEST_SRC := $(wildcard tests/test_*.c)
 VMTEST_SRC := $(wildcard tests/vm/*.c)
 VMBPF_SRC := $(wildcard tests/vm/*.bpf.c)
 VMTEST_SRC := $(filter-out $(VMBPF_SRC),$(VMTEST_SRC))
+ITEST_SRC := $(wildcard tests/integration/*.c)
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
@@ -59,10 +60,11 @@ SIPSECD := $(B)/sipsecd
 SIPSECCTL := $(B)/sipsecctl
 SHIM := $(B)/libsipsec.so
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+ITESTS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(ITEST_SRC))
 VMTESTS := $(patsubst tests/vm/%.c,$(B)/tests/vm/%,$(VMTEST_SRC)) \
 	   $(patsubst tests/vm/%.bpf.c,$(B)/tests/vm/%.bpf.o,$(VMBPF_SRC))
 
-all: $(SIPSECD) $(SIPSECCTL) $(SHIM) $(TESTS) $(VMTESTS)
+all: $(SIPSECD) $(SIPSECCTL) $(SHIM) $(TESTS) $(ITESTS) $(VMTESTS)
 
 $(B)/%.o: %.c
 	$(call msg,CC,$<)
@@ -90,6 +92,10 @@ $(SHIM): $(SHIM_OBJ) $(B)/libcommon.a shim/shim.map
 $(B)/tests/test_%: $(B)/tests/test_%.o $(DAEMON_LIB_OBJ) $(B)/libcommon.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcriterion
+
+$(B)/tests/integration/%: $(B)/tests/integration/%.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
 $(B)/tests/vm/%: $(B)/tests/vm/%.o
 	$(call msg,LD,$@)

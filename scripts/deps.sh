@@ -9,8 +9,9 @@ set -euo pipefail
 build=(build-essential pkg-config clang llvm libelf-dev zlib1g-dev
        libssl-dev openssl liburing-dev libbpf-dev bpftool libinih-dev
        libmnl-dev libcriterion-dev)
-lab=(iproute2 util-linux procps psmisc tcpdump tshark sip-tester python3)
-vm=(qemu-system-x86 linux-image-amd64 busybox-static cpio kmod)
+lab=(iproute2 util-linux procps psmisc tcpdump tshark sip-tester python3 kamailio kamailio-tls-modules)
+# The VM suite runs the host's own tools inside the guest (tcpdump, ip, tc).
+vm=(qemu-system-x86 linux-image-amd64 busybox-static cpio kmod iproute2 tcpdump)
 
 want=()
 for group in "${@:-all}"; do

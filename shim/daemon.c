@@ -34,12 +34,17 @@ static const char *ctl_name(void)
 	return getenv("SIPSEC_CONTROL");
 }
 
+/* Returns a greeted control connection, or -ESRCH when the daemon cannot
+ * be reached at all (not running in this network namespace), or another
+ * -errno when it refused us. */
 static int open_ctl(void)
 {
 	int fd, err;
 
 	shim_busy++;
 	fd = sipsec_ctl_connect(ctl_name());
+	if (fd == -ECONNREFUSED || fd == -ENOENT)
+		fd = -ESRCH;
 	if (fd >= 0 && (err = sipsec_ctl_hello(fd, SIPSEC_CTL_ROLE_SHIM))) {
 		real.close(fd);
 		fd = err;

@@ -86,10 +86,10 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		err = fdtab_set(fd, &s);
 	}
 	if (err) {
-		shim_log_once("connect to", addr, -err,
+		shim_log_once("connect to", addr, ECONNREFUSED,
+			      err == -ESRCH ? "sipsecd is not running" :
 			      err == -ECONNREFUSED ? "sipsecd could not protect "
-			      "it (its log says why)" : err == -ENOENT ?
-			      "sipsecd is not running" : NULL);
+			      "it (its log says why)" : strerror(-err));
 		errno = ECONNREFUSED;
 		return -1;
 	}
@@ -121,10 +121,12 @@ EXPORT int listen(int fd, int backlog)
 	if (!err)
 		err = shim_listen_register(&req);
 	if (err) {
-		shim_log_once("listen on", (struct sockaddr *)&ss, -err,
-			      err == -ENOENT || err == -ECONNREFUSED ?
-			      "sipsecd is not running" : NULL);
-		errno = err == -EADDRINUSE ? EADDRINUSE : EACCES;
+		int e = err == -EADDRINUSE ? EADDRINUSE : EACCES;
+
+		shim_log_once("listen on", (struct sockaddr *)&ss, e,
+			      err == -ESRCH ? "sipsecd is not running" :
+			      strerror(-err));
+		errno = e;
 		return -1;
 	}
 	s.local = ss;

@@ -101,7 +101,7 @@ Test(config, example_file_is_valid)
 	cr_assert_str_eq(eff.name, "gw1.example.net");
 	cr_assert_eq(eff.n_sip_ports, 2);
 	cr_assert_eq(eff.sip_ports[1], 5080);
-	cr_assert_eq(eff.tls_port, 5061); /* from [global] */
+	cr_assert_eq(eff.tls_port, 0); /* SIP port + 1 */
 	cr_assert_str_eq(eff.ca, "/etc/sipsec/ca.pem");
 	config_free(cfg);
 }

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# ESP transport mode with rfc4106(gcm(aes)), the way sipsecd will key SIP
+# over UDP: two network namespaces joined by a veth pair, SAs and policies
+# (level required) in both, then UDP and ping between them. A capture on the
+# wire must show ESP and neither the UDP payload nor cleartext UDP/ICMP; a
+# control capture before the SAs exist must show the payload, which proves
+# the capture would have seen it. Ping replies prove both ends decrypt.
+set -euo pipefail
+
+ns_a=sipsec-esp-$$-a
+ns_b=sipsec-esp-$$-b
+addr_a=10.214.0.1
+addr_b=10.214.0.2
+sip_port=5060
+# 16-byte AES key + 4-byte salt per direction (RFC 4106 3.1).
+key_ab=0x0102030405060708090a0b0c0d0e0f10a1a2a3a4
+key_ba=0x1112131415161718191a1b1c1d1e1f20b1b2b3b4
+spi_ab=0x5a500001
+spi_ba=0x5a500002
+marker="esp-probe-cleartext-marker"
+
+work=""
+capture_pid=""
+ping_cmd=()
+
+cleanup() {
+	local status=$?
+	trap - EXIT
+	stop_capture
+	ip netns del "$ns_a" 2>/dev/null || true
+	ip netns del "$ns_b" 2>/dev/null || true
+	[[ -n $work ]] && rm -rf -- "$work"
+	exit "$status"
+}
+
+label() {
+	sed "s/^/$1: /"
+}
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+in_ns() {
+	local ns=$1
+	shift
+	timeout 20 nsenter --net="/run/netns/$ns" "$@"
+}
+
+check_prerequisites() {
+	local tool
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "SKIP: needs root (netns, xfrm)"
+		exit 77
+	fi
+	for tool in ip tcpdump nsenter; do
+		command -v "$tool" >/dev/null || fail "$tool is missing (scripts/deps.sh)"
+	done
+	# iputils is not installed everywhere; busybox-static (VM runner) is.
+	if command -v ping >/dev/null; then
+		ping_cmd=(ping)
+	elif command -v busybox >/dev/null; then
+		ping_cmd=(busybox ping)
+	else
+		fail "no ping (iputils-ping or busybox-static)"
+	fi
+}
+
+make_lab() {
+	ip netns add "$ns_a"
+	ip netns add "$ns_b"
+	ip link add veth0 netns "$ns_a" type veth peer name veth0 netns "$ns_b"
+	ip -n "$ns_a" addr add "$addr_a/24" dev veth0
+	ip -n "$ns_b" addr add "$addr_b/24" dev veth0
+	ip -n "$ns_a" link set veth0 up
+	ip -n "$ns_b" link set veth0 up
+	ip -n "$ns_a" link set lo up
+	ip -n "$ns_b" link set lo up
+	wait_link_up "$ns_a"
+	wait_link_up "$ns_b"
+}
+
+# A veth sends nothing until both ends have carrier and the qdisc is
+# attached; a datagram written before that is dropped without an error.
+wait_link_up() {
+	local ns=$1 i
+	for ((i = 0; i < 100; i++)); do
+		[[ $(ip -n "$ns" -o link show veth0) == *"state UP"* ]] && return 0
+		sleep 0.1
+	done
+	fail "veth0 in $ns did not come up"
+}
+
+# One namespace's half: outbound SA and policy towards the peer, inbound SA
+# and policy from it. Mode transport, as for SIP between two hosts.
+add_sas() {
+	local ns=$1 self=$2 peer=$3 spi_out=$4 key_out=$5 spi_in=$6 key_in=$7
+	ip -n "$ns" xfrm state add src "$self" dst "$peer" proto esp \
+		spi "$spi_out" reqid 1 mode transport \
+		aead 'rfc4106(gcm(aes))' "$key_out" 128
+	ip -n "$ns" xfrm state add src "$peer" dst "$self" proto esp \
+		spi "$spi_in" reqid 1 mode transport \
+		aead 'rfc4106(gcm(aes))' "$key_in" 128
+	ip -n "$ns" xfrm policy add src "$self/32" dst "$peer/32" dir out \
+		tmpl src "$self" dst "$peer" proto esp reqid 1 mode transport level required
+	ip -n "$ns" xfrm policy add src "$peer/32" dst "$self/32" dir in \
+		tmpl src "$peer" dst "$self" proto esp reqid 1 mode transport level required
+}
+
+install_ipsec() {
+	# Explicit, so that a missing module is named here rather than
+	# surfacing as an opaque netlink error.
+	modprobe esp4 || fail "modprobe esp4 failed on $(uname -r)"
+	modprobe xfrm_user || fail "modprobe xfrm_user failed on $(uname -r)"
+	add_sas "$ns_a" "$addr_a" "$addr_b" "$spi_ab" "$key_ab" "$spi_ba" "$key_ba" ||
+		fail "ip xfrm in $ns_a failed"
+	add_sas "$ns_b" "$addr_b" "$addr_a" "$spi_ba" "$key_ba" "$spi_ab" "$key_ab" ||
+		fail "ip xfrm in $ns_b failed"
+	echo "xfrm: $(ip -n "$ns_a" xfrm state | grep -c '^src') SAs and" \
+		"$(ip -n "$ns_a" xfrm policy | grep -c '^src') policies per namespace," \
+		"rfc4106(gcm(aes)) 128-bit ICV, transport mode, level required"
+}
+
+start_capture() {
+	local pcap=$1 i
+	: >"$work/tcpdump.err"
+	# -Z root: tcpdump would otherwise drop to its own user and fail to
+	# write the file in a root-only folder. --immediate-mode: libpcap's
+	# TPACKET_V3 ring hands packets over per block or after its 1 s block
+	# timeout, so a capture stopped sooner silently misses the last ones
+	# (a false "no cleartext").
+	timeout 120 nsenter --net="/run/netns/$ns_a" \
+		tcpdump -i veth0 -nn -U --immediate-mode -Z root -s 0 -w "$pcap" \
+		2>"$work/tcpdump.err" &
+	capture_pid=$!
+	for ((i = 0; i < 150; i++)); do
+		grep -q 'listening on' "$work/tcpdump.err" && return 0
+		kill -0 "$capture_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$work/tcpdump.err" >&2
+	fail "tcpdump did not start"
+}
+
+stop_capture() {
+	local i
+	[[ -n $capture_pid ]] || return 0
+	kill -INT "$capture_pid" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$capture_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$capture_pid" 2>/dev/null || true
+	wait "$capture_pid" 2>/dev/null || true
+	capture_pid=""
+}
+
+# Nothing listens on the receiving side, so ICMP port unreachable comes
+# back and a write can report ECONNREFUSED; the captures and counters, not
+# the writes, are what the test checks. One subshell per datagram: after a
+# failed write bash keeps the bytes in its stdout buffer and would flush
+# them into the next datagram's socket, sending one twice.
+send_udp() {
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	in_ns "$ns_a" bash -c '
+		printf -v msg "OPTIONS sip:%s@%s SIP/2.0\r\n\r\n" "$1" "$2"
+		for i in 1 2 3; do
+			(printf "%s" "$msg" >"/dev/udp/$2/$3") 2>/dev/null || true
+			sleep 0.2
+		done' _ "$marker" "$addr_b" "$sip_port"
+}
+
+# Datagrams that reached the receiver's UDP layer (no socket listens, so
+# each one counts under NoPorts): proof that ESP delivered them decrypted.
+udp_noports() {
+	in_ns "$1" cat /proc/net/snmp | awk '
+		$1 == "Udp:" && !hdr { for (i = 2; i <= NF; i++) col[$i] = i; hdr = 1; next }
+		$1 == "Udp:" && hdr { print $col["NoPorts"]; exit }'
+}
+
+# Packets of a capture that match a pcap filter, decoded one per line.
+decode_capture() {
+	timeout 30 tcpdump -r "$1" -nn "$2" 2>/dev/null
+}
+
+# Without SAs the marker must be on the wire, else "not seen" means nothing.
+control_run() {
+	local pcap=$work/control.pcap
+	start_capture "$pcap"
+	send_udp
+	sleep 0.3
+	stop_capture
+	grep -qa "$marker" "$pcap" || fail "control capture does not show the cleartext marker"
+	echo "control: cleartext marker seen without IPsec ($(decode_capture "$pcap" udp | wc -l) UDP packets)"
+}
+
+protected_run() {
+	local pcap=$work/esp.pcap decoded esp clear noports_before noports_after
+	noports_before=$(udp_noports "$ns_b")
+	start_capture "$pcap"
+	send_udp
+	in_ns "$ns_a" "${ping_cmd[@]}" -c 3 -W 2 "$addr_b" | label ping ||
+		fail "ping through ESP failed: one end did not decrypt"
+	sleep 0.3
+	stop_capture
+	decoded=$(decode_capture "$pcap" esp)
+	head -n 2 <<<"$decoded" | label capture
+	esp=$(grep -c . <<<"$decoded" || true)
+	clear=$(decode_capture "$pcap" 'udp or icmp' | wc -l)
+	[[ $esp -gt 0 ]] || fail "no ESP packets captured"
+	[[ $clear -eq 0 ]] || fail "$clear cleartext UDP/ICMP packets captured"
+	if grep -qa "$marker" "$pcap"; then
+		fail "the cleartext marker is visible in the ESP capture"
+	fi
+	noports_after=$(udp_noports "$ns_b")
+	[[ $noports_after -gt $noports_before ]] ||
+		fail "no decrypted UDP datagram reached the receiver's UDP layer"
+	echo "receiver: $((noports_after - noports_before)) decrypted UDP datagrams reached its UDP layer"
+	echo "esp: works ($esp ESP packets, 0 cleartext UDP/ICMP, marker absent)"
+}
+
+# The inbound SA of the receiver must have counted the datagrams.
+check_receiver() {
+	local stats packets
+	stats=$(ip -n "$ns_b" -s xfrm state get src "$addr_a" dst "$addr_b" \
+		proto esp spi "$spi_ab")
+	packets=$(grep -oE '[0-9]+\(packets\)' <<<"$stats" | head -n 1 | tr -dc 0-9)
+	[[ ${packets:-0} -gt 0 ]] || fail "the receiver's inbound SA decrypted no packets"
+	echo "receiver: inbound SA $spi_ab decrypted $packets packets"
+}
+
+main() {
+	check_prerequisites
+	trap cleanup EXIT
+	# Without these, a timeout's SIGTERM would skip the EXIT trap.
+	trap 'exit 143' TERM
+	trap 'exit 130' INT
+	work=$(mktemp -d "${TMPDIR:-/tmp}/sipsec-esp-XXXXXX")
+	chmod 0755 "$work"
+	make_lab
+	control_run
+	install_ipsec
+	protected_run
+	check_receiver
+}
+
+main "$@"
