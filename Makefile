@@ -12,7 +12,11 @@
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
 DESTDIR ?=
+ifeq ($(SAN),1)
+B := build/san
+else
 B := build
+endif
 
 CC ?= gcc
 CLANG ?= clang
@@ -48,6 +52,7 @@ VMTEST_SRC := $(wildcard tests/vm/*.c)
 VMBPF_SRC := $(wildcard tests/vm/*.bpf.c)
 VMTEST_SRC := $(filter-out $(VMBPF_SRC),$(VMTEST_SRC))
 ITEST_SRC := $(wildcard tests/integration/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
@@ -60,11 +65,12 @@ SIPSECD := $(B)/sipsecd
 SIPSECCTL := $(B)/sipsecctl
 SHIM := $(B)/libsipsec.so
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 ITESTS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(ITEST_SRC))
 VMTESTS := $(patsubst tests/vm/%.c,$(B)/tests/vm/%,$(VMTEST_SRC)) \
 	   $(patsubst tests/vm/%.bpf.c,$(B)/tests/vm/%.bpf.o,$(VMBPF_SRC))
 
-all: $(SIPSECD) $(SIPSECCTL) $(SHIM) $(TESTS) $(ITESTS) $(VMTESTS)
+all: $(SIPSECD) $(SIPSECCTL) $(SHIM) $(TESTS) $(ITESTS) $(VMTESTS) $(BENCHES)
 
 $(B)/%.o: %.c
 	$(call msg,CC,$<)
@@ -93,6 +99,10 @@ $(B)/tests/test_%: $(B)/tests/test_%.o $(DAEMON_LIB_OBJ) $(B)/libcommon.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcriterion
 
+$(B)/bench/%: $(B)/bench/%.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
 $(B)/tests/integration/%: $(B)/tests/integration/%.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
@@ -111,11 +121,13 @@ deps:
 	$(Q)scripts/deps.sh test
 
 unit: $(TESTS)
-	$(Q)scripts/run-tests.sh unit
+	$(Q)B=$(B) scripts/run-tests.sh unit
 
+# Unit tests run twice: plain, and under ASan+UBSan (build/san).
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)scripts/run-tests.sh all
+	$(Q)$(MAKE) --no-print-directory SAN=1 $(patsubst $(B)/%,build/san/%,$(TESTS))
+	$(Q)scripts/run-tests.sh unit san integration vm
 
 demo:
 	$(Q)scripts/deps.sh demo

@@ -173,8 +173,12 @@ static void on_tick(struct loop *l, int fd, uint32_t ev, void *arg)
 		return;
 	for (c = d->conns; c; c = next) {
 		next = c->next;
-		if (c->state == CONN_RELAY)
+		if (c->state == CONN_RELAY) {
+			if (c->linger_ms && now >= c->linger_ms)
+				conn_close(c, "the peer did not close within "
+					      "30 s of the program");
 			continue;
+		}
 		if (now >= c->deadline_ms) {
 			char why[96];
 

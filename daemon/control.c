@@ -306,19 +306,10 @@ int control_open(struct daemon *d)
 				  &len);
 	if (err)
 		return err;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = loop_listen(d->loop, SOCK_SEQPACKET, (struct sockaddr *)&ss, len,
+			 128, on_accept, d);
 	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	err = loop_add(d->loop, fd, POLLIN, on_accept, d);
-	if (err) {
-		close(fd);
-		return err;
-	}
+		return fd;
 	d->ctl_fd = fd;
 	return 0;
 }

@@ -45,21 +45,6 @@ struct listener {
 	bool dead;
 };
 
-static uint16_t port_of(const struct sockaddr_storage *ss)
-{
-	return ntohs(ss->ss_family == AF_INET ?
-			     ((const struct sockaddr_in *)ss)->sin_port :
-			     ((const struct sockaddr_in6 *)ss)->sin6_port);
-}
-
-static void set_port(struct sockaddr_storage *ss, uint16_t port)
-{
-	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-}
-
 static void listener_put(struct daemon *d, struct listener *l)
 {
 	struct listener **pp;
@@ -84,7 +69,7 @@ static void listener_kill(struct daemon *d, struct listener *l)
 		return;
 	log_info("listen: %s: the program no longer listens on port %u",
 		 sipsec_sa_format((struct sockaddr *)&l->tls, a, sizeof(a)),
-		 port_of(&l->bound));
+		 sipsec_sa_port((struct sockaddr *)&l->bound));
 	loop_del(d->loop, l->fd);
 	close(l->fd);
 	l->fd = -1;
@@ -140,7 +125,7 @@ int incoming_listen(struct daemon *d, const struct sipsec_ctl_listen *req)
 	struct listener *l;
 	socklen_t len;
 	char a[64];
-	int one = 1, zero = 0, err = 0;
+	int err;
 
 	if (req->bound.family != AF_INET && req->bound.family != AF_INET6)
 		return -EAFNOSUPPORT;
@@ -160,28 +145,14 @@ int incoming_listen(struct daemon *d, const struct sipsec_ctl_listen *req)
 	}
 	memcpy(l->secret, req->secret, sizeof(l->secret));
 	l->tls = l->bound;
-	set_port(&l->tls, g->tls_port ? g->tls_port : req->bound.port + 1);
-	l->fd = socket(l->tls.ss_family,
-		       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (l->fd < 0) {
-		err = -errno;
-		free(l);
-		return err;
-	}
-	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (l->tls.ss_family == AF_INET6) /* like the program: dual stack */
-		setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
-			   sizeof(zero));
-	if (bind(l->fd, (struct sockaddr *)&l->tls, len) < 0 ||
-	    listen(l->fd, 1024) < 0)
-		err = -errno;
-	if (!err)
-		err = loop_add(d->loop, l->fd, POLLIN, on_tls_accept, l);
+	sipsec_sa_set_port(&l->tls, g->tls_port ? g->tls_port : req->bound.port + 1);
+	l->fd = loop_listen(d->loop, SOCK_STREAM, (struct sockaddr *)&l->tls,
+			    len, 1024, on_tls_accept, l);
 	sipsec_sa_format((struct sockaddr *)&l->tls, a, sizeof(a));
-	if (err) {
+	if (l->fd < 0) {
+		err = l->fd;
 		log_warnx("listen: TLS on %s for the program's port %u: %s", a,
 			  req->bound.port, strerror(-err));
-		close(l->fd);
 		free(l);
 		return err;
 	}
@@ -294,7 +265,7 @@ static int deliver_finish(struct conn *c)
 	memcpy(m.secret, c->lst->secret, sizeof(m.secret));
 	sipsec_sa_to_ctl(&c->peer, &m.peer);
 	sipsec_sa_to_ctl(&c->local, &m.local);
-	m.local.port = port_of(&c->lst->bound);
+	m.local.port = sipsec_sa_port((struct sockaddr *)&c->lst->bound);
 	memcpy(m.peer_name, c->peer_name, sizeof(m.peer_name));
 	n = send(c->plain_fd, &m, sizeof(m), MSG_NOSIGNAL);
 	if (n < 0)

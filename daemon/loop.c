@@ -18,9 +18,12 @@
  */
 #include <errno.h>
 #include <liburing.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "sipsecd.h"
 
@@ -301,4 +304,30 @@ int loop_run(struct loop *l)
 {
 	l->stop = false;
 	return l->uring ? run_uring(l) : run_poll(l);
+}
+
+int loop_listen(struct loop *l, int type, const struct sockaddr *sa,
+		socklen_t len, int backlog, loop_cb cb, void *arg)
+{
+	int fd, err, one = 1, zero = 0;
+
+	fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (sa->sa_family != AF_UNIX)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* An IPv6 wildcard listens for IPv4 too, as programs expect. */
+	if (sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(fd, sa, len) < 0 || listen(fd, backlog) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	err = loop_add(l, fd, POLLIN, cb, arg);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
 }

@@ -30,14 +30,6 @@ static uint16_t tls_port_for(const struct policy *eff, uint16_t sip_port)
 	return eff->tls_port ? eff->tls_port : (uint16_t)(sip_port + 1);
 }
 
-static void set_port(struct sockaddr_storage *ss, uint16_t port)
-{
-	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-}
-
 static int reply_pass(int client_fd, uint32_t seq)
 {
 	struct sipsec_ctl_connected r = { .path = SIPSEC_PATH_NONE,
@@ -102,7 +94,7 @@ int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,
 		goto refuse;
 	}
 	c->reply_seq = seq;
-	set_port(&c->peer, tls_port_for(&eff, req->peer.port));
+	sipsec_sa_set_port(&c->peer, tls_port_for(&eff, req->peer.port));
 	c->tls_fd = socket(c->peer.ss_family,
 			   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->tls_fd < 0) {

@@ -22,9 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "sipsecd.h"
+
+#define RELAY_LINGER_MS 30000
 
 struct pairing {
 	struct pairing *next;
@@ -102,17 +105,13 @@ static int open_endpoint(struct daemon *d, int i, int family)
 		in6->sin6_addr = in6addr_loopback;
 		len = sizeof(*in6);
 	}
-	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = loop_listen(d->loop, SOCK_STREAM, (struct sockaddr *)&ss, len,
+			 4096, on_accept, d);
 	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&d->relay_addr[i], &len) < 0) {
+		return fd;
+	if (getsockname(fd, (struct sockaddr *)&d->relay_addr[i], &len) < 0) {
 		err = -errno;
-		close(fd);
-		return err;
-	}
-	err = loop_add(d->loop, fd, POLLIN, on_accept, d);
-	if (err) {
+		loop_del(d->loop, fd);
 		close(fd);
 		return err;
 	}
@@ -257,6 +256,14 @@ static int pump_up(struct conn *c, bool *progress)
 	return 0;
 }
 
+static bool unexpected_eof(void)
+{
+	unsigned long e = ERR_peek_error();
+
+	ERR_clear_error();
+	return !e || ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+}
+
 /* peer -> program: SSL_read, write the plaintext. */
 static int pump_down(struct conn *c, bool *progress)
 {
@@ -281,9 +288,14 @@ static int pump_down(struct conn *c, bool *progress)
 				*progress = true;
 				break;
 			case SSL_ERROR_SYSCALL:
-				/* TCP closed without close_notify: a peer may
-				 * do that; the program sees the end all the
-				 * same, and the log says how it ended. */
+			case SSL_ERROR_SSL:
+				/* TCP closed without close_notify (OpenSSL 3
+				 * reports it as UNEXPECTED_EOF_WHILE_READING):
+				 * common among SIP servers, which close with a
+				 * bare FIN. The program sees the end all the
+				 * same, as it would have without TLS. */
+				if (!unexpected_eof())
+					return -EPROTO;
 				log_debug("peer closed without close_notify");
 				c->tls_eof = true;
 				*progress = true;
@@ -329,6 +341,10 @@ int relay_pump(struct conn *c)
 	if (c->plain_eof && c->tls_shut && c->tls_eof && c->plain_shut &&
 	    c->up->len == c->up->off && c->down->len == c->down->off)
 		return 1;
+	/* The program has finished sending; a peer that never finishes
+	 * must not hold the connection for ever (conn.c's timer). */
+	if (c->tls_shut && !c->linger_ms)
+		c->linger_ms = now_ms() + RELAY_LINGER_MS;
 	if (!c->plain_eof && c->up->len < RELAY_BUF)
 		plain_ev |= POLLIN;
 	if (c->down->len > c->down->off)

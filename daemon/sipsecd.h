@@ -145,6 +145,10 @@ const char *loop_backend(const struct loop *l);
 int loop_add(struct loop *l, int fd, uint32_t events, loop_cb cb, void *arg);
 int loop_mod(struct loop *l, int fd, uint32_t events);
 int loop_del(struct loop *l, int fd);
+/** @brief A non-blocking listening socket, watched for POLLIN: fd or
+ * -errno. */
+int loop_listen(struct loop *l, int type, const struct sockaddr *sa,
+		socklen_t len, int backlog, loop_cb cb, void *arg);
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);
 
@@ -232,6 +236,7 @@ struct conn {
 	struct relay_buf *up, *down; /* program -> peer, peer -> program */
 	bool plain_eof, plain_shut, tls_eof, tls_shut;
 	bool ssl_wants_read, ssl_wants_write;
+	uint64_t linger_ms; /* the program is done: the peer has until then */
 	/* what the loop watches now */
 	uint32_t tls_ev, plain_ev;
 };

@@ -9,7 +9,8 @@
 # TLS bytes > 0 on the wire; 1 otherwise; 77 when it cannot run here.
 #
 # Environment: CALLS (20), RATE calls/s (10), FAMILY 4 or 6 (4),
-# SIPSEC_DEMO_LAB lab name (demo), KEEP=1 keeps logs and the capture.
+# SIPSEC_DEMO_LAB lab name (demo), SIPSEC_DEMO_CONF a file of settings
+# added to both daemons' configuration, KEEP=1 keeps logs and capture.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,8 +51,10 @@ a1=$(lab addr h1 "$FAMILY")
 a2=$(lab addr h2 "$FAMILY")
 target=$a2
 [[ $FAMILY == 6 ]] && target="[$a2]"
-lab daemon h1 >/dev/null
-lab daemon h2 >/dev/null
+extra=()
+[[ -n ${SIPSEC_DEMO_CONF:-} ]] && extra=(--conf-append "$SIPSEC_DEMO_CONF")
+lab daemon h1 "${extra[@]}" >/dev/null
+lab daemon h2 "${extra[@]}" >/dev/null
 cp "$(lab dir)/h1.log" "$work/" 2>/dev/null || true
 lab capture start --file "$work/link.pcap" >/dev/null
 
@@ -108,7 +111,8 @@ for host in ("h1", "h2"):
         print(f"{host} sipsecd  {c['direction']} {c['peer']}: {c['mechanism']} "
               f"{c['tls_version']} {c['cipher']}, peer {c['peer_name'] or '-'}"
               f"{' verified' if c['name_verified'] else ' (chain verified)'},"
-              f" data path {c['data_path']} (kTLS: {c['data_path_reason']})")
+              f" data path {c['data_path']} (kTLS: {c['data_path_reason']}),"
+              f" events {st['events']}")
     if not st["connections"]:
         print(f"{host} sipsecd  no connection at the time of the look")
 print(f"wire         cleartext SIP bytes {sip}, TLS bytes {tls} "

@@ -5,6 +5,7 @@
 #   scripts/run-tests.sh [unit|integration|vm|all]...   (default: all)
 #
 # unit         criterion binaries build/tests/test_* (no privileges needed)
+# san          the same, built with ASan+UBSan (make SAN=1: build/san)
 # integration  tests/integration/*.sh on this host: each exits 0 (pass),
 #              77 (skip, printing "SKIP: reason") or anything else (fail)
 # vm           tests/vm/suite.sh inside Debian's kernel under qemu, when
@@ -24,10 +25,10 @@ fail() { failed=$((failed + 1)); fails+=("$1"); echo "  FAIL  $1"; }
 pass() { passed=$((passed + 1)); }
 
 run_unit() {
-	local t name tap out
-	for t in "$B"/tests/test_*; do
+	local t name tap out dir=${1:-$B} tag=${2:-}
+	for t in "$dir"/tests/test_*; do
 		[[ -x "$t" && ! "$t" =~ \.(o|d)$ ]] || continue
-		name=$(basename "$t")
+		name=$tag$(basename "$t")
 		tap="$logs/$name.tap"
 		out="$logs/$name.log"
 		# Criterion forks a child per test; a hung test is cut off.
@@ -112,6 +113,16 @@ run_vm() {
 for what in "${@:-all}"; do
 	case $what in
 	unit) echo "unit tests"; run_unit ;;
+	san)
+		echo "unit tests under ASan+UBSan"
+		if compgen -G "build/san/tests/test_*" >/dev/null; then
+			ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+				UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+				run_unit build/san san:
+		else
+			skip san "not built (make SAN=1)"
+		fi
+		;;
 	integration) echo "integration tests"; run_integration ;;
 	vm) echo "VM tests (Debian kernel under qemu)"; run_vm ;;
 	all)

@@ -33,13 +33,6 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-static uint16_t sa_port(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
-	return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-}
-
 static bool is_stream(int fd)
 {
 	int type = 0;
@@ -73,7 +66,7 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (shim_busy || !addr || len < sizeof(struct sockaddr_in) ||
 	    (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
 	    (addr->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6)) ||
-	    !shim_is_sip_port(sa_port(addr)) || !is_stream(fd))
+	    !shim_is_sip_port(sipsec_sa_port(addr)) || !is_stream(fd))
 		return real.connect(fd, addr, len);
 
 	err = shim_handoff(fd, addr, &r);
@@ -108,7 +101,7 @@ EXPORT int listen(int fd, int backlog)
 	if (shim_busy || fdtab_get(fd) ||
 	    real.getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
 	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
-	    !shim_is_sip_port(sa_port((struct sockaddr *)&ss)) || !is_stream(fd))
+	    !shim_is_sip_port(sipsec_sa_port((struct sockaddr *)&ss)) || !is_stream(fd))
 		return real.listen(fd, backlog);
 
 	/* Local connections only, then sipsecd takes TLS for us: in this

@@ -44,21 +44,10 @@ static const char *path_str(unsigned p)
 
 static void addr_str(const struct sipsec_ctl_addr *a, char *buf, size_t len)
 {
-	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_storage ss;
+	socklen_t sl;
 
-	if (a->family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-
-		in->sin_family = AF_INET;
-		in->sin_port = htons(a->port);
-		memcpy(&in->sin_addr, a->addr, 4);
-	} else {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(a->port);
-		memcpy(&in6->sin6_addr, a->addr, 16);
-	}
+	sipsec_ctl_to_sa(a, &ss, &sl);
 	sipsec_sa_format((struct sockaddr *)&ss, buf, len);
 }
 
