@@ -41,8 +41,9 @@ endif
 PKGS := libssl libcrypto liburing libbpf inih libmnl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CFLAGS += $(PKG_CFLAGS)
+CFLAGS += $(PKG_CFLAGS) -I$(B)/bpf
 
+BPF_SRC := $(wildcard bpf/*.bpf.c)
 COMMON_SRC := $(wildcard common/*.c)
 DAEMON_SRC := $(wildcard daemon/*.c)
 TOOLS_SRC := $(wildcard tools/*.c)
@@ -55,6 +56,8 @@ ITEST_SRC := $(wildcard tests/integration/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
+BPF_OBJ := $(patsubst bpf/%.bpf.c,$(B)/bpf/%.bpf.o,$(BPF_SRC))
+BPF_SKEL := $(patsubst bpf/%.bpf.c,$(B)/bpf/%.skel.h,$(BPF_SRC))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
 DAEMON_OBJ := $(call obj,$(DAEMON_SRC))
 DAEMON_LIB_OBJ := $(filter-out $(B)/daemon/main.o,$(DAEMON_OBJ))
@@ -70,9 +73,21 @@ ITESTS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(ITEST_SRC)
 VMTESTS := $(patsubst tests/vm/%.c,$(B)/tests/vm/%,$(VMTEST_SRC)) \
 	   $(patsubst tests/vm/%.bpf.c,$(B)/tests/vm/%.bpf.o,$(VMBPF_SRC))
 
-all: $(SIPSECD) $(SIPSECCTL) $(SHIM) $(TESTS) $(ITESTS) $(VMTESTS) $(BENCHES)
+all: $(BPF_SKEL) $(SIPSECD) $(SIPSECCTL) $(SHIM) $(TESTS) $(ITESTS) $(VMTESTS) $(BENCHES)
 
-$(B)/%.o: %.c
+# BPF programs (bpf/X.bpf.c) -> object -> libbpf skeleton (X.skel.h), which
+# user space includes; the ABI they share is include/sipsec_abi.h.
+$(B)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard include/sipsec_abi.h)
+	$(call msg,BPF,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) -O2 -g -Wall -Werror -target bpf -D__TARGET_ARCH_x86 \
+		-I/usr/include/x86_64-linux-gnu -Iinclude -c -o $@ $<
+
+$(B)/bpf/%.skel.h: $(B)/bpf/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)bpftool gen skeleton $< name $(subst -,_,$*) > $@
+
+$(B)/%.o: %.c | $(BPF_SKEL)
 	$(call msg,CC,$<)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(if $(filter tests/%,$<),-Idaemon -Ishim -Itools) -c -o $@ $<
@@ -101,7 +116,7 @@ $(B)/tests/test_%: $(B)/tests/test_%.o $(DAEMON_LIB_OBJ) $(B)/libcommon.a
 
 $(B)/bench/%: $(B)/bench/%.o
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 
 $(B)/tests/integration/%: $(B)/tests/integration/%.o
 	$(call msg,LD,$@)
@@ -137,7 +152,7 @@ demo:
 vmtest: all
 	$(Q)scripts/vmtest.sh -- tests/vm/suite.sh
 
-install: $(SIPSECD) $(SIPSECCTL) $(SHIM)
+install: $(BPF_SKEL) $(SIPSECD) $(SIPSECCTL) $(SHIM)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(SYSCONFDIR)/sipsec \
 		$(DESTDIR)$(PREFIX)/share/doc/sipsec/examples \

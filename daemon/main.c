@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,6 +83,25 @@ static void usage(FILE *f)
 "\n"
 "SEE ALSO\n"
 "    sipsecctl(8), the README\n");
+}
+
+/* Two descriptors per user-space connection, one per pending handshake:
+ * the soft limit (often 1024) would cap the daemon long before
+ * max_connections. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_max < 65536) {
+		struct rlimit more = { 65536, 65536 };
+
+		if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+			return; /* privileged: raised the hard limit too */
+	}
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 static void setup_signals(struct daemon *d)
@@ -222,6 +242,7 @@ int main(int argc, char **argv)
 	d.debug = debug;
 
 	d.started = time(NULL);
+	raise_nofile();
 	probe_kernel(&d.probe);
 	if ((err = loop_new(&d.loop, d.cfg->io_uring)))
 		fatalx("event loop: %s", strerror(-err));

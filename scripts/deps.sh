@@ -11,6 +11,7 @@ build=(build-essential pkg-config clang llvm libelf-dev zlib1g-dev
        libmnl-dev libcriterion-dev)
 lab=(iproute2 util-linux procps psmisc tcpdump tshark sip-tester python3 kamailio kamailio-tls-modules)
 # The VM suite runs the host's own tools inside the guest (tcpdump, ip, tc).
+bench=(stunnel4 gnuplot-nox)
 vm=(qemu-system-x86 linux-image-amd64 busybox-static cpio kmod iproute2 tcpdump)
 
 want=()
@@ -19,13 +20,15 @@ for group in "${@:-all}"; do
 	build) want+=("${build[@]}") ;;
 	demo) want+=("${build[@]}" "${lab[@]}") ;;
 	vm) want+=("${vm[@]}") ;;
-	test | all) want+=("${build[@]}" "${lab[@]}" "${vm[@]}") ;;
+	bench) want+=("${build[@]}" "${lab[@]}" "${bench[@]}") ;;
+	test) want+=("${build[@]}" "${lab[@]}" "${vm[@]}") ;;
+	all) want+=("${build[@]}" "${lab[@]}" "${vm[@]}" "${bench[@]}") ;;
 	-h | --help)
 		sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
-		echo "deps.sh: unknown group '$group' (build, test, demo, vm, all)" >&2
+		echo "deps.sh: unknown group '$group' (build, test, demo, vm, bench, all)" >&2
 		exit 2
 		;;
 	esac

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Turns bench/run.sh's raw lines into bench/results/latest.md (medians,
+ratios, the issue's targets) and PNG charts drawn by gnuplot."""
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+
+raw, out, stamp, commit, kernel, machine, rounds = sys.argv[1:8]
+vals = defaultdict(list)  # (kind, contender, key) -> [values]
+rss = []
+for line in open(raw):
+    f = line.split()
+    if len(f) < 3:
+        continue
+    kind, who = f[0], f[1]
+    if kind == "rss":
+        kv = dict(x.split("=") for x in f[3:])
+        rss.append((who, int(f[2]), int(kv["held"]), int(kv["before_kb"]),
+                    int(kv["after_kb"])))
+        continue
+    if kind == "stime":
+        # "real N T": N full handshakes in T seconds
+        if len(f) == 5 and f[2] == "real" and float(f[4]) > 0:
+            vals[("stime", who, "conns_per_s")].append(int(f[3]) / float(f[4]))
+        continue
+    for kv in f[2:]:
+        if "=" in kv:
+            k, v = kv.split("=")
+            vals[(kind, who, k)].append(float(v))
+
+
+def med(kind, who, key):
+    v = vals.get((kind, who, key))
+    return statistics.median(v) if v else None
+
+
+def fmt(x, unit=""):
+    return "-" if x is None else (f"{x:,.0f}{unit}" if x >= 100 else f"{x:.1f}{unit}")
+
+
+def ratio(a, b):
+    return "-" if a is None or b is None or b == 0 else f"{a / b:.2f}x"
+
+
+L = []
+L.append(f"# sipsec benchmarks ({stamp})\n")
+L.append(f"Commit `{commit}`, kernel {kernel}, {machine}; two lab hosts "
+         f"(network namespaces on a veth bridge); medians of {rounds} "
+         "rounds, contenders alternating within each round. Produced by "
+         "`make bench` (bench/run.sh).\n")
+L.append("## Message path: 1 KB messages over one TCP connection\n")
+L.append("| contender | req/resp msgs/s | p50 µs | p99 µs | streaming msgs/s |")
+L.append("|---|---|---|---|---|")
+for c, name in (("plain", "plaintext TCP"), ("sipsec", "sipsec, user-space path"),
+                ("stunnel", "stunnel client + server")):
+    L.append(f"| {name} | {fmt(med('rr', c, 'msgs_per_s'))} | "
+             f"{fmt(med('rr', c, 'p50_us'))} | {fmt(med('rr', c, 'p99_us'))} | "
+             f"{fmt(med('stream', c, 'msgs_per_s'))} |")
+s_rr, t_rr = med("rr", "sipsec", "msgs_per_s"), med("rr", "stunnel", "msgs_per_s")
+s_99, t_99 = med("rr", "sipsec", "p99_us"), med("rr", "stunnel", "p99_us")
+s_st, t_st = med("stream", "sipsec", "msgs_per_s"), med("stream", "stunnel", "msgs_per_s")
+L.append("")
+L.append(f"- sipsec / stunnel: req/resp {ratio(s_rr, t_rr)} (target >= 1.3x), "
+         f"p99 {ratio(s_99, t_99)} (target <= 0.8x), streaming {ratio(s_st, t_st)}")
+L.append(f"- sipsec / plaintext: req/resp {ratio(s_rr, med('rr', 'plain', 'msgs_per_s'))}, "
+         f"streaming {ratio(s_st, med('stream', 'plain', 'msgs_per_s'))}")
+L.append("\n## Connection setup: a new protected connection and one 1 KB round trip\n")
+L.append("| contender | connections/s | p50 µs | p99 µs |")
+L.append("|---|---|---|---|")
+for c, name in (("sipsec", "sipsec (full TLS 1.3 handshake, mutual certificates)"),
+                ("stunnel", "stunnel pair (same)")):
+    L.append(f"| {name} | {fmt(med('conn', c, 'conns_per_s'))} | "
+             f"{fmt(med('conn', c, 'p50_us'))} | {fmt(med('conn', c, 'p99_us'))} |")
+st = med("stime", "openssl", "conns_per_s")
+L.append(f"| `openssl s_time -new` against `openssl s_server` (handshake only) | {fmt(st)} | - | - |")
+L.append("")
+L.append(f"- sipsec / stunnel {ratio(med('conn', 'sipsec', 'conns_per_s'), med('conn', 'stunnel', 'conns_per_s'))}; "
+         f"sipsec / s_time {ratio(med('conn', 'sipsec', 'conns_per_s'), st)} (target >= 0.8x). "
+         "Resumed handshakes: not measured yet (no session resumption before the agreement issue's credential cache).")
+L.append("\n## Memory held per connection\n")
+L.append("| contender | connections | held | RSS before kB | RSS after kB | per connection |")
+L.append("|---|---|---|---|---|---|")
+for who, k, held, b, a in rss:
+    per = (a - b) * 1024 / held if held else None
+    L.append(f"| {'sipsec daemons (both hosts), user-space path' if who == 'sipsec' else 'stunnel (both)'} "
+             f"| {k} | {held} | {b} | {a} | {fmt(per / 1024 if per else None, ' KB')} |")
+L.append("\nTarget: <= 40 KB per user-space connection (the figure covers both "
+         "daemons, i.e. both ends of each connection).")
+pt, ps = med("passthru", "plain", "ns_per_iter"), med("passthru", "shim", "ns_per_iter")
+L.append("\n## The shim on calls it passes through\n")
+L.append(f"socket() + connect() to a closed non-SIP port + close(): {fmt(pt)} ns "
+         f"without the shim, {fmt(ps)} ns with it: {ratio(ps, pt)} (target <= 1.05x).")
+L.append("\n## Not yet measured here\n")
+L.append("- the kernel path (kTLS), which needs the VM's kernel;")
+L.append("- SIPp calls per second with CPU time, UDP, the eBPF program's cost;")
+L.append("  these arrive with their issues.")
+L.append("\n![messages per second](msgs.png)\n![latency](latency.png)\n")
+
+os.makedirs(out, exist_ok=True)
+md = "\n".join(L) + "\n"
+open(os.path.join(out, "latest.md"), "w").write(md)
+open(os.path.join(out, f"{stamp}-{commit}.md"), "w").write(md)
+
+data = os.path.join(out, "msgs.dat")
+with open(data, "w") as d:
+    for c in ("plain", "sipsec", "stunnel"):
+        d.write(f"{c} {med('rr', c, 'msgs_per_s') or 0} {med('stream', c, 'msgs_per_s') or 0} "
+                f"{med('rr', c, 'p50_us') or 0} {med('rr', c, 'p99_us') or 0}\n")
+gp = f"""
+set terminal pngcairo size 800,450 noenhanced
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set grid ytics
+set key top right
+set output '{out}/msgs.png'
+set title '1 KB messages per second (median of {rounds} rounds)'
+plot '{data}' using 2:xtic(1) title 'request/response', '' using 3 title 'streaming'
+set output '{out}/latency.png'
+set title 'request/response round trip, microseconds'
+plot '{data}' using 4:xtic(1) title 'p50', '' using 5 title 'p99'
+"""
+if shutil.which("gnuplot"):
+    subprocess.run(["gnuplot"], input=gp.encode(), check=False)
+os.remove(data)

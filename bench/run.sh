@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# sipsec's benchmarks: every contender runs in the same run, on the same
+# two-host lab, alternately, round after round; the report gives medians
+# and ratios, never one absolute time. Results: bench/results/latest.md
+# (and a copy named after the date and commit) plus PNG charts.
+#
+#   bench/run.sh [--rounds R] [--quick]
+#
+# Contenders on the message path (1 KB messages, one persistent TCP
+# connection, request/response and streaming): plaintext TCP (the limit),
+# sipsec's user-space path (both programs under the shim), and a stunnel
+# client + stunnel server pair (what users run today). Connection setup:
+# new protected connections per second (one 1 KB round trip each) through
+# sipsec and stunnel, and `openssl s_time` full handshakes against
+# `openssl s_server` on the same hosts. Memory: daemon RSS per held
+# connection (1k, and 10k unless --quick) for sipsec and for stunnel.
+# The shim's cost on calls it passes through: socket/connect/close to a
+# non-SIP port with and without LD_PRELOAD.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAB_SH=$REPO/scripts/lab.sh
+PP=$REPO/build/bench/pingpong
+SHIM=$REPO/build/libsipsec.so
+OUT=$REPO/bench/results
+ROUNDS=5
+QUICK=0
+while (($#)); do
+	case $1 in
+	--rounds) ROUNDS=$2; shift 2 ;;
+	--quick) QUICK=1; ROUNDS=3; shift ;;
+	-h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "bench: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+[[ $(id -u) -eq 0 ]] || { echo "bench: needs root (lab namespaces)" >&2; exit 1; }
+for t in stunnel4 gnuplot openssl python3; do
+	command -v "$t" >/dev/null || { echo "bench: $t missing: scripts/deps.sh bench" >&2; exit 1; }
+done
+
+lab=bench$$
+work=$(mktemp -d "${TMPDIR:-/tmp}/sipsec-bench.XXXXXX")
+pids=()
+cleanup() {
+	local rc=$?
+	trap - EXIT
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	timeout 60 "$LAB_SH" --lab "$lab" down >/dev/null 2>&1 || true
+	((rc == 0)) && rm -rf "$work" || echo "bench: logs kept in $work" >&2
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+lab() { timeout 120 "$LAB_SH" --lab "$lab" "$@"; }
+in_h() { local h=$1; shift; lab exec "$h" -- "$@"; }
+bg_h() { local h=$1; shift; "$LAB_SH" --lab "$lab" exec "$h" -- "$@" & pids+=($!); }
+
+N_RR=$((QUICK ? 3000 : 10000))
+N_STREAM=$((QUICK ? 5000 : 20000))
+N_CONN=$((QUICK ? 100 : 300))
+
+lab up >/dev/null
+a2=$(lab addr h2)
+lab daemon h1 >/dev/null
+lab daemon h2 >/dev/null
+certs=$(lab dir)/certs
+
+# Servers on h2: plaintext :7000, sipsec :5060 (under the shim), stunnel
+# :7443 -> the plaintext server, openssl s_server :7444.
+bg_h h2 "$PP" server "$a2" 7000 >/dev/null 2>&1
+bg_h h2 env LD_PRELOAD="$SHIM" "$PP" server "$a2" 5060 >/dev/null 2>&1
+stunnel_conf() { # name role accept connect cert
+	cat <<EOC
+foreground = yes
+pid =
+debug = 3
+[$1]
+client = $2
+accept = $3
+connect = $4
+cert = $certs/$5.pem
+key = $certs/$5.key
+CAfile = $certs/ca.pem
+verifyChain = yes
+sslVersionMin = TLSv1.3
+EOC
+}
+stunnel_conf srv no "$a2:7443" "$a2:7000" h2.sipsec.test >"$work/stunnel-h2.conf"
+stunnel_conf cli yes 127.0.0.1:7001 "$a2:7443" h1.sipsec.test >"$work/stunnel-h1.conf"
+bg_h h2 stunnel4 "$work/stunnel-h2.conf" >"$work/stunnel-h2.log" 2>&1
+bg_h h1 stunnel4 "$work/stunnel-h1.conf" >"$work/stunnel-h1.log" 2>&1
+bg_h h2 openssl s_server -quiet -accept 7444 -cert "$certs/h2.sipsec.test.pem" \
+	-key "$certs/h2.sipsec.test.key" -tls1_3 -naccept 1000000 >/dev/null 2>&1
+sleep 1
+
+# contender -> how h1's program reaches the echo server
+target() {
+	case $1 in
+	plain) echo "$a2 7000" ;;
+	sipsec) echo "$a2 5060" ;;
+	stunnel) echo "127.0.0.1 7001" ;;
+	esac
+}
+run_pp() { # contender mode args...
+	local c=$1 mode=$2; shift 2
+	local t
+	read -r -a t <<<"$(target "$c")"
+	if [[ $c == sipsec ]]; then
+		in_h h1 env LD_PRELOAD="$SHIM" "$PP" "$mode" "${t[@]}" "$@"
+	else
+		in_h h1 "$PP" "$mode" "${t[@]}" "$@"
+	fi
+}
+
+results=$work/results.txt
+: >"$results"
+rec() { echo "$*" >>"$results"; }
+order=(plain sipsec stunnel)
+for ((r = 1; r <= ROUNDS; r++)); do
+	echo "round $r/$ROUNDS" >&2
+	for c in "${order[@]}"; do
+		rec "rr $c $(run_pp "$c" client "$N_RR" 1024)"
+		rec "stream $c $(run_pp "$c" stream "$N_STREAM" 1024)"
+		[[ $c == plain ]] || rec "conn $c $(run_pp "$c" connect "$N_CONN" 1024)"
+	done
+	order=("${order[@]:1}" "${order[0]}") # rotate who goes first
+	st=$(in_h h1 timeout 20 openssl s_time -connect "$a2:7444" -new -time 3 \
+		-cert "$certs/h1.sipsec.test.pem" -key "$certs/h1.sipsec.test.key" 2>/dev/null |
+		sed -n 's/.*connections in .* \([0-9.]*\) connections\/user sec.*/\1/p; s/^\([0-9]*\) connections in \([0-9.]*\) real seconds.*/real \1 \2/p' | tail -1)
+	rec "stime openssl $st"
+	rec "passthru plain $(in_h h1 "$PP" passthru 20000)"
+	rec "passthru shim $(in_h h1 env LD_PRELOAD="$SHIM" SIPSEC_SIP_PORTS=5060 "$PP" passthru 20000)"
+done
+
+# Memory: connections held open through each contender; RSS of the
+# processes carrying them (both daemons / both stunnels), per connection.
+rss_of() { # pid... -> total kB
+	local t=0 p
+	for p in "$@"; do
+		t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+daemon_pids() { cat "$(lab dir)"/h1.pid "$(lab dir)"/h2.pid 2>/dev/null | awk '{print $1}'; }
+stunnel_pids() { pgrep -f "stunnel4 $work/stunnel-h" | tr '\n' ' '; }
+hold_sizes=(1000)
+((QUICK)) || hold_sizes+=(10000)
+for c in sipsec stunnel; do
+	for k in "${hold_sizes[@]}"; do
+		# shellcheck disable=SC2046
+		if [[ $c == sipsec ]]; then before=$(rss_of $(daemon_pids)); else before=$(rss_of $(stunnel_pids)); fi
+		fifo=$work/hold.fifo
+		rm -f "$fifo"; mkfifo "$fifo"
+		read -r -a t <<<"$(target "$c")"
+		pre=(); [[ $c == sipsec ]] && pre=(env LD_PRELOAD="$SHIM")
+		"$LAB_SH" --lab "$lab" exec h1 -- bash -c "ulimit -n 65536; exec ${pre[*]} $PP hold ${t[*]} $k" \
+			<"$fifo" >"$work/hold.out" 2>&1 &
+		holder=$!
+		exec 9>"$fifo"
+		for _ in $(seq 600); do grep -q held= "$work/hold.out" 2>/dev/null && break; sleep 0.5; done
+		held=$(sed -n 's/held=//p' "$work/hold.out")
+		# shellcheck disable=SC2046
+		if [[ $c == sipsec ]]; then after=$(rss_of $(daemon_pids)); else after=$(rss_of $(stunnel_pids)); fi
+		rec "rss $c $k held=${held:-0} before_kb=$before after_kb=$after"
+		exec 9>&-
+		wait "$holder" || true
+		sleep 2
+	done
+done
+
+mkdir -p "$OUT"
+commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+stamp=$(date -u +%Y-%m-%dT%H%MZ)
+python3 "$REPO/bench/report.py" "$results" "$OUT" "$stamp" "$commit" \
+	"$(uname -r)" "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)" \
+	"$ROUNDS"
+cat "$OUT/latest.md"
