@@ -2,6 +2,7 @@
 #   make            build everything into build/
 #   make test       install what is missing, build, run every test
 #   make demo       install what is missing, build, run the two-host demo
+#   make bench      benchmarks against plaintext and stunnel (bench/results)
 #   make vmtest     run the kernel suite inside a VM (Debian's 6.1 kernel)
 #   make install    install binaries, library, example configuration
 #   make SAN=1      build with ASan+UBSan;  V=1 shows full commands
@@ -149,6 +150,11 @@ demo:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh
 
+bench:
+	$(Q)scripts/deps.sh bench
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bench/run.sh
+
 vmtest: all
 	$(Q)scripts/vmtest.sh -- tests/vm/suite.sh
 
@@ -176,6 +182,6 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps unit test demo vmtest install uninstall clean
+.PHONY: all deps unit test demo bench vmtest install uninstall clean
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -115,7 +115,7 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set grid ytics
-set key top right
+set key top left
 set output '{out}/msgs.png'
 set title '1 KB messages per second (median of {rounds} rounds)'
 plot '{data}' using 2:xtic(1) title 'request/response', '' using 3 title 'streaming'

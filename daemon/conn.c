@@ -31,10 +31,12 @@ uint64_t now_ms(void)
 
 static void on_event(struct loop *l, int fd, uint32_t ev, void *arg)
 {
+	struct conn *c = arg;
+
 	(void)l;
-	(void)fd;
-	(void)ev;
-	conn_run(arg);
+	if (c->state == CONN_RELAY)
+		relay_ready(c, fd, ev);
+	conn_run(c);
 }
 
 static void watch_one(struct conn *c, int fd, uint32_t *cur, uint32_t want)

@@ -319,8 +319,7 @@ void incoming_run(struct conn *c)
 		c->lst->users--;
 		listener_put(d, c->lst);
 		c->lst = NULL;
-		c->state = CONN_RELAY;
-		d->n_pending--;
+		relay_start(c);
 		log_info("from %s: %s%s, %s %s, user-space relay (kTLS %s)",
 			 sipsec_sa_format((struct sockaddr *)&c->peer, peer,
 					  sizeof(peer)),

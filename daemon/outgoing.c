@@ -169,8 +169,7 @@ static int finish(struct conn *c, char *why, size_t wlen)
 	}
 	close(c->prog_fd);
 	c->prog_fd = -1;
-	c->state = CONN_RELAY;
-	c->d->n_pending--;
+	relay_start(c);
 	log_info("to %s: %s verified, %s %s, user-space relay (kTLS %s)",
 		 sipsec_sa_format((struct sockaddr *)&c->peer, peer,
 				  sizeof(peer)), c->peer_name, c->tls_version,

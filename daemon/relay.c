@@ -200,39 +200,73 @@ void relay_forget(struct conn *c)
 	}
 }
 
+/* Relay buffers exist only while they hold bytes: an idle connection
+ * costs its socket and SSL state, not 2 x RELAY_BUF. */
+static struct relay_buf *buf_get(struct relay_buf **b)
+{
+	if (!*b)
+		*b = malloc(sizeof(**b));
+	if (*b)
+		(*b)->off = (*b)->len = 0;
+	return *b;
+}
+
+static void buf_put(struct relay_buf **b)
+{
+	if (*b && (*b)->off == (*b)->len) {
+		free(*b);
+		*b = NULL;
+	}
+}
+
+static size_t buf_used(const struct relay_buf *b)
+{
+	return b ? b->len - b->off : 0;
+}
+
 static void compact(struct relay_buf *b)
 {
-	if (b->off == b->len) {
-		b->off = b->len = 0;
-	} else if (b->off && b->len == RELAY_BUF) {
+	if (b->off && b->len == RELAY_BUF) {
 		memmove(b->data, b->data + b->off, b->len - b->off);
 		b->len -= b->off;
 		b->off = 0;
 	}
 }
 
-/* program -> peer: read plaintext, SSL_write it. */
+/* program -> peer: read plaintext, SSL_write it. Reads only when the loop
+ * said the program's side is readable, so an idle side costs no EAGAIN. */
 static int pump_up(struct conn *c, bool *progress)
 {
 	struct relay_buf *b = c->up;
 	ssize_t n;
 	int r;
 
-	compact(b);
-	if (!c->plain_eof && b->len < RELAY_BUF) {
-		n = read(c->plain_fd, b->data + b->len, RELAY_BUF - b->len);
-		if (n > 0) {
-			b->len += (size_t)n;
-			c->bytes_out += (uint64_t)n;
-			*progress = true;
-		} else if (n == 0) {
-			c->plain_eof = true;
-			*progress = true;
-		} else if (errno != EAGAIN && errno != EINTR) {
-			return -errno;
+	if (!c->plain_eof && c->plain_readable && (b || buf_get(&c->up))) {
+		b = c->up;
+		compact(b);
+		if (b->len < RELAY_BUF) {
+			n = read(c->plain_fd, b->data + b->len, RELAY_BUF - b->len);
+			if (n > 0) {
+				/* A short read drained the socket: no need to
+				 * ask again until the loop says so. */
+				if ((size_t)n < RELAY_BUF - b->len)
+					c->plain_readable = false;
+				b->len += (size_t)n;
+				c->bytes_out += (uint64_t)n;
+				*progress = true;
+			} else if (n == 0) {
+				c->plain_eof = true;
+				*progress = true;
+			} else if (errno == EAGAIN) {
+				c->plain_readable = false;
+			} else if (errno != EINTR) {
+				return -errno;
+			}
 		}
+	} else if (!c->plain_eof && c->plain_readable) {
+		return -ENOMEM;
 	}
-	if (b->len > b->off) {
+	if (buf_used(b)) {
 		c->ssl_wants_write = false;
 		r = SSL_write(c->ssl, b->data + b->off, (int)(b->len - b->off));
 		if (r > 0) {
@@ -246,7 +280,8 @@ static int pump_up(struct conn *c, bool *progress)
 			}
 		}
 	}
-	if (c->plain_eof && b->len == b->off && !c->tls_shut) {
+	buf_put(&c->up);
+	if (c->plain_eof && !buf_used(c->up) && !c->tls_shut) {
 		/* The program closed or shut down its sending side: say so
 		 * with close_notify; the other direction can go on. */
 		SSL_shutdown(c->ssl);
@@ -271,8 +306,13 @@ static int pump_down(struct conn *c, bool *progress)
 	ssize_t n;
 	int r;
 
-	compact(b);
-	if (!c->tls_eof && b->len < RELAY_BUF) {
+	if (!c->tls_eof && (c->tls_readable || SSL_has_pending(c->ssl))) {
+		if (!b && !(b = buf_get(&c->down)))
+			return -ENOMEM;
+		compact(b);
+	}
+	if (b && !c->tls_eof && (c->tls_readable || SSL_has_pending(c->ssl)) &&
+	    b->len < RELAY_BUF) {
 		c->ssl_wants_read = false;
 		r = SSL_read(c->ssl, b->data + b->len, (int)(RELAY_BUF - b->len));
 		if (r > 0) {
@@ -281,7 +321,10 @@ static int pump_down(struct conn *c, bool *progress)
 			*progress = true;
 		} else {
 			switch (SSL_get_error(c->ssl, r)) {
-			case SSL_ERROR_WANT_READ: c->ssl_wants_read = true; break;
+			case SSL_ERROR_WANT_READ:
+				c->ssl_wants_read = true;
+				c->tls_readable = false;
+				break;
 			case SSL_ERROR_WANT_WRITE: c->ssl_wants_write = true; break;
 			case SSL_ERROR_ZERO_RETURN: /* close_notify */
 				c->tls_eof = true;
@@ -305,7 +348,7 @@ static int pump_down(struct conn *c, bool *progress)
 			}
 		}
 	}
-	if (b->len > b->off) {
+	if (buf_used(b)) {
 		n = write(c->plain_fd, b->data + b->off, b->len - b->off);
 		if (n > 0) {
 			b->off += (size_t)n;
@@ -314,12 +357,34 @@ static int pump_down(struct conn *c, bool *progress)
 			return -errno;
 		}
 	}
-	if (c->tls_eof && b->len == b->off && !c->plain_shut) {
+	buf_put(&c->down);
+	if (c->tls_eof && !buf_used(c->down) && !c->plain_shut) {
 		shutdown(c->plain_fd, SHUT_WR);
 		c->plain_shut = true;
 		*progress = true;
 	}
 	return 0;
+}
+
+void relay_start(struct conn *c)
+{
+	c->state = CONN_RELAY;
+	c->d->n_pending--;
+	/* Either side may hold bytes already: look once. */
+	c->plain_readable = c->tls_readable = true;
+	/* Handshake done: read records in batches (one recv for several),
+	 * SSL_has_pending() tells what is buffered. */
+	SSL_set_read_ahead(c->ssl, 1);
+}
+
+void relay_ready(struct conn *c, int fd, uint32_t revents)
+{
+	bool in = revents & (POLLIN | POLLHUP | POLLERR);
+
+	if (fd == c->plain_fd && in)
+		c->plain_readable = true;
+	if (fd == c->tls_fd && in)
+		c->tls_readable = true;
 }
 
 int relay_pump(struct conn *c)
@@ -328,10 +393,6 @@ int relay_pump(struct conn *c)
 	bool progress;
 	int err;
 
-	if (!c->up && !(c->up = calloc(1, sizeof(*c->up))))
-		return -ENOMEM;
-	if (!c->down && !(c->down = calloc(1, sizeof(*c->down))))
-		return -ENOMEM;
 	do {
 		progress = false;
 		if ((err = pump_up(c, &progress)) ||
@@ -339,17 +400,17 @@ int relay_pump(struct conn *c)
 			return err;
 	} while (progress);
 	if (c->plain_eof && c->tls_shut && c->tls_eof && c->plain_shut &&
-	    c->up->len == c->up->off && c->down->len == c->down->off)
+	    !buf_used(c->up) && !buf_used(c->down))
 		return 1;
 	/* The program has finished sending; a peer that never finishes
 	 * must not hold the connection for ever (conn.c's timer). */
 	if (c->tls_shut && !c->linger_ms)
 		c->linger_ms = now_ms() + RELAY_LINGER_MS;
-	if (!c->plain_eof && c->up->len < RELAY_BUF)
+	if (!c->plain_eof && buf_used(c->up) < RELAY_BUF)
 		plain_ev |= POLLIN;
-	if (c->down->len > c->down->off)
+	if (buf_used(c->down))
 		plain_ev |= POLLOUT;
-	if ((!c->tls_eof && c->down->len < RELAY_BUF) || c->ssl_wants_read)
+	if ((!c->tls_eof && buf_used(c->down) < RELAY_BUF) || c->ssl_wants_read)
 		tls_ev |= POLLIN;
 	if (c->ssl_wants_write)
 		tls_ev |= POLLOUT;

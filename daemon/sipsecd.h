@@ -202,7 +202,7 @@ enum conn_state {
 	CONN_RELAY, /* user-space data path */
 };
 
-#define RELAY_BUF 4096
+#define RELAY_BUF 16384 /* one TLS record's worth */
 
 struct relay_buf {
 	size_t off, len;
@@ -236,6 +236,7 @@ struct conn {
 	struct relay_buf *up, *down; /* program -> peer, peer -> program */
 	bool plain_eof, plain_shut, tls_eof, tls_shut;
 	bool ssl_wants_read, ssl_wants_write;
+	bool plain_readable, tls_readable; /* as the loop last said */
 	uint64_t linger_ms; /* the program is done: the peer has until then */
 	/* what the loop watches now */
 	uint32_t tls_ev, plain_ev;
@@ -272,6 +273,10 @@ void relay_exit(struct daemon *d);
 /** @brief Connect fd to the relay endpoint and expect it for c. */
 int relay_pair(struct conn *c, int fd);
 void relay_forget(struct conn *c);
+/** @brief The connection enters the user-space data path. */
+void relay_start(struct conn *c);
+/** @brief Note what the loop reported ready, before relay_pump(). */
+void relay_ready(struct conn *c, int fd, uint32_t revents);
 /** @return 0 still running, 1 both directions closed, <0 error. */
 int relay_pump(struct conn *c);
 
