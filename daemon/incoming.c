@@ -94,6 +94,8 @@ static void on_tls_accept(struct loop *lp, int fd, uint32_t ev, void *arg)
 	s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (s < 0)
 		return;
+	/* One per wake-up: the level-triggered loop calls again while more
+	 * wait, and other connections get their turn in between. */
 	c = conn_new(d, false);
 	if (!c) {
 		close(s);

@@ -23,11 +23,14 @@
 
 #define RETRY_S 5
 
+/* Read on every connect() and listen() without a lock: each port is an
+ * atomic, and a fetch (under the lock, at most every RETRY_S seconds
+ * until one succeeds) rewrites them in place. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static uint16_t ports[32] = { 5060 };
-static uint32_t timeout_ms = 5000;
-static time_t fetched_at;
-static bool from_env, from_daemon;
+static _Atomic uint16_t ports[32] = { 5060 };
+static _Atomic uint32_t timeout_ms = 5000;
+static _Atomic time_t fetched_at;
+static _Atomic bool settled; /* from the environment or the daemon */
 
 static const char *ctl_name(void)
 {
@@ -89,13 +92,22 @@ static ssize_t wait_reply(int fd, uint32_t seq, char *buf, size_t cap,
 	}
 }
 
+static void set_ports(const uint16_t *p, size_t n)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(ports); i++)
+		ports[i] = i < n ? p[i] : 0;
+}
+
 static void parse_env_ports(const char *s)
 {
-	size_t n = 0;
+	uint16_t p[ARRAY_SIZE(ports)] = { 5060 };
+	size_t n = 1;
 
-	memset(ports, 0, sizeof(ports));
-	if (sipsec_parse_port_list(s, ports, ARRAY_SIZE(ports), &n))
-		ports[0] = 5060;
+	if (sipsec_parse_port_list(s, p, ARRAY_SIZE(p), &n)) {
+		p[0] = 5060; /* unreadable: fail closed on the usual port */
+		n = 1;
+	}
+	set_ports(p, n);
 }
 
 static void fetch_policy(void)
@@ -107,12 +119,12 @@ static void fetch_policy(void)
 	ssize_t n;
 	int fd;
 
-	if (from_env || (from_daemon) || now - fetched_at < RETRY_S)
+	if (settled || now - fetched_at < RETRY_S)
 		return;
 	fetched_at = now;
 	if ((env = getenv("SIPSEC_SIP_PORTS"))) {
 		parse_env_ports(env);
-		from_env = true;
+		settled = true;
 		return;
 	}
 	fd = open_ctl();
@@ -121,24 +133,34 @@ static void fetch_policy(void)
 	if (sipsec_ctl_send(fd, SIPSEC_CTL_POLICY, 1, 0, 0, NULL, 0, -1) == 0 &&
 	    (n = wait_reply(fd, 1, buf, sizeof(buf), 2000)) ==
 		    (ssize_t)(sizeof(struct sipsec_ctl_hdr) + sizeof(pol))) {
+		size_t k = 0;
+
 		memcpy(&pol, buf + sizeof(struct sipsec_ctl_hdr), sizeof(pol));
-		memcpy(ports, pol.sip_ports, sizeof(ports));
+		while (k < ARRAY_SIZE(pol.sip_ports) && pol.sip_ports[k])
+			k++;
+		set_ports(pol.sip_ports, k);
 		timeout_ms = pol.handshake_timeout_ms;
-		from_daemon = true;
+		settled = true;
 	}
 	real.close(fd);
 }
 
 bool shim_is_sip_port(uint16_t port)
 {
-	bool hit = false;
+	if (!settled && time(NULL) - fetched_at >= RETRY_S) {
+		pthread_mutex_lock(&lock);
+		fetch_policy();
+		pthread_mutex_unlock(&lock);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(ports); i++) {
+		uint16_t p = ports[i];
 
-	pthread_mutex_lock(&lock);
-	fetch_policy();
-	for (size_t i = 0; i < ARRAY_SIZE(ports) && ports[i]; i++)
-		hit |= ports[i] == port;
-	pthread_mutex_unlock(&lock);
-	return hit;
+		if (!p)
+			break;
+		if (p == port)
+			return true;
+	}
+	return false;
 }
 
 uint32_t shim_handshake_timeout_ms(void)

@@ -64,6 +64,7 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 	shim_init();
 	if (shim_busy || !addr || len < sizeof(struct sockaddr_in) ||
+	    fdtab_get(fd) || /* already ours: the kernel's EISCONN */
 	    (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
 	    (addr->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6)) ||
 	    !shim_is_sip_port(sipsec_sa_port(addr)) || !is_stream(fd))
