@@ -67,14 +67,18 @@ union ktls_crypto {
 	struct tls12_crypto_info_chacha20_poly1305 chacha;
 };
 
-/* A connected loopback TCP pair; the accepted end is closed at once. */
-static int loopback_client(void)
+/* A connected loopback TCP pair: the client end, and *server the accepted
+ * one, which must stay open (tls_init() wants TCP_ESTABLISHED, and a FIN
+ * from the peer would make it CLOSE_WAIT). */
+static int loopback_client(int *server)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
 	struct pollfd p;
 	int l = -1, c = -1, s, err = 0;
+
+	*server = -1;
 
 	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -95,8 +99,9 @@ static int loopback_client(void)
 		goto out;
 	}
 	s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	if (s >= 0)
-		close(s);
+	if (s < 0)
+		err = -errno;
+	*server = s;
 out:
 	if (l >= 0)
 		close(l);
@@ -151,7 +156,7 @@ void ktls_probe_suites(struct probe_result *r)
 	if (!(r->features & SIPSEC_FEAT_KTLS))
 		return;
 	for (size_t i = 0; i < ARRAY_SIZE(aeads); i++) {
-		int fd = loopback_client(), ok = 0;
+		int srv, fd = loopback_client(&srv), ok = 0;
 
 		if (fd < 0)
 			continue;
@@ -160,6 +165,7 @@ void ktls_probe_suites(struct probe_result *r)
 		ok = setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof("tls")) == 0 &&
 		     setsockopt(fd, SOL_TLS, TLS_TX, &ci, len) == 0;
 		close(fd);
+		close(srv);
 		if (!ok)
 			continue;
 		r->ktls_suites |= aeads[i].bit;
