@@ -20,7 +20,7 @@ for t in sipp tcpdump tshark nsenter python3; do
 	command -v "$t" >/dev/null || { echo "SKIP: $t is missing"; exit 77; }
 done
 work=$(mktemp -d "${TMPDIR:-/tmp}/ktls-call.XXXXXX")
-lab() { timeout 60 "$lab_sh" --lab "$lab" "$@"; }
+lab() { timeout 120 "$lab_sh" --lab "$lab" "$@"; }
 in_host() { local h=$1; shift; lab exec "$h" -- "$@"; }
 cleanup() {
 	local rc=$?
