@@ -9,11 +9,20 @@
  * (handshake_timeout_ms) checked by a 100 ms timer, so a peer that stalls
  * or sends garbage costs one slot for a bounded time and never blocks
  * anyone else.
+ *
+ * On the kernel path the daemon keeps, once the socket is handed over,
+ * only this struct (about 1 KB: addresses, names, suite; no descriptor,
+ * no OpenSSL state, no buffers) for `sipsecctl status`. Holding a
+ * descriptor would keep the TCP connection open after the program closed
+ * it; instead a sock_diag lookup of the 4-tuple every few seconds tells
+ * when the socket is gone and the record can go too.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,6 +123,14 @@ void conn_close(struct conn *c, const char *reason)
 			  c->outgoing ? "to" : "from", peer,
 			  (unsigned long long)c->bytes_in,
 			  (unsigned long long)c->bytes_out);
+	if (c->kernel && c->state != CONN_KERNEL && c->tls_fd >= 0) {
+		/* The program's own socket, mid-handshake or with keys half
+		 * installed: make it unusable, so that nothing the program
+		 * writes next can leave in cleartext. */
+		shutdown(c->tls_fd, SHUT_RDWR);
+		if (c->outgoing)
+			fcntl(c->tls_fd, F_SETFL, c->prog_flags);
+	}
 	if (c->reply_fd >= 0) {
 		/* The program's connect() is still waiting: refuse it. */
 		sipsec_ctl_send(c->reply_fd, SIPSEC_CTL_ERROR, c->reply_seq,
@@ -133,7 +150,7 @@ void conn_close(struct conn *c, const char *reason)
 	close_fd(&c->prog_fd);
 	free(c->up);
 	free(c->down);
-	if (c->state != CONN_RELAY)
+	if (c->state != CONN_RELAY && c->state != CONN_KERNEL)
 		d->n_pending--;
 	if (c->prev)
 		c->prev->next = c->next;
@@ -149,6 +166,8 @@ void conn_run(struct conn *c)
 {
 	int rc;
 
+	if (c->state == CONN_KERNEL)
+		return;
 	if (c->state != CONN_RELAY) {
 		if (c->outgoing)
 			outgoing_run(c);
@@ -175,6 +194,14 @@ static void on_tick(struct loop *l, int fd, uint32_t ev, void *arg)
 		return;
 	for (c = d->conns; c; c = next) {
 		next = c->next;
+		if (c->state == CONN_KERNEL) {
+			if (now < c->check_ms)
+				continue;
+			c->check_ms = now + 5000;
+			if (sockdiag_alive(&c->local, &c->peer) == 0)
+				conn_close(c, NULL);
+			continue;
+		}
 		if (c->state == CONN_RELAY) {
 			if (c->linger_ms && now >= c->linger_ms)
 				conn_close(c, "the peer did not close within "
@@ -187,6 +214,7 @@ static void on_tick(struct loop *l, int fd, uint32_t ev, void *arg)
 			snprintf(why, sizeof(why), "no %s within %u ms",
 				 c->state == CONN_TCP ? "TCP connection" :
 				 c->state == CONN_HANDSHAKE ? "TLS handshake" :
+				 c->state == CONN_FETCH ? "fetch by the program" :
 				 "hand-over to the program",
 				 d->cfg->handshake_timeout_ms);
 			conn_close(c, why);
@@ -232,16 +260,62 @@ void conn_export(const struct conn *c, struct sipsec_ctl_conn *out)
 	out->age_s = (uint32_t)((now_ms() - c->created_ms) / 1000);
 	out->mech = SIPSEC_MECH_TLS;
 	out->path = c->state == CONN_RELAY ? SIPSEC_PATH_USERSPACE :
-					     SIPSEC_PATH_NONE;
+		    c->state == CONN_KERNEL ? SIPSEC_PATH_KERNEL :
+					      SIPSEC_PATH_NONE;
+	out->ktls_tx = c->ktls_tx;
+	out->ktls_rx = c->ktls_rx;
+	memcpy(out->ktls_reason, c->ktls_reason, sizeof(out->ktls_reason));
 	out->name_verified = c->name_verified;
 	out->outgoing = c->outgoing;
 	memcpy(out->peer_name, c->peer_name, sizeof(out->peer_name));
 	memcpy(out->tls_version, c->tls_version, sizeof(out->tls_version));
 	memcpy(out->cipher, c->cipher, sizeof(out->cipher));
-	if (c->state == CONN_RELAY)
+	if (c->state == CONN_RELAY || c->state == CONN_KERNEL)
 		memcpy(out->path_reason, c->path_reason,
 		       sizeof(out->path_reason));
 	else
 		snprintf(out->path_reason, sizeof(out->path_reason),
 			 "setting up");
+}
+
+int conn_choose_path(struct conn *c, const struct policy *eff, char *why,
+		     size_t wlen)
+{
+	const struct probe_result *p = &c->d->probe;
+	bool have = (p->features & SIPSEC_FEAT_KTLS) && p->ktls_suites;
+	const char *no = !(p->features & SIPSEC_FEAT_KTLS) ? p->ktls :
+			 "no (TLS_TX takes none of the TLS AEADs)";
+
+	switch (eff->ktls) {
+	case KTLS_OFF:
+		snprintf(why, wlen, "off (policy [%s])", eff->label);
+		return 0;
+	case KTLS_REQUIRE:
+		if (have)
+			return 1;
+		snprintf(why, wlen, "policy [%s] requires kTLS: %s",
+			 eff->label, no);
+		return -ECONNREFUSED;
+	case KTLS_PREFER:
+	default:
+		if (have)
+			return 1;
+		snprintf(why, wlen, "%s", no);
+		return 0;
+	}
+}
+
+void conn_to_kernel(struct conn *c)
+{
+	conn_watch(c, 0, 0);
+	ktls_release(c);
+	close_fd(&c->tls_fd);
+	close_fd(&c->plain_fd);
+	close_fd(&c->prog_fd);
+	snprintf(c->path_reason, sizeof(c->path_reason), "TX %s, RX %s",
+		 c->ktls_tx ? "on" : "off", c->ktls_rx ? "on" : "off");
+	if (c->state != CONN_RELAY && c->state != CONN_KERNEL)
+		c->d->n_pending--;
+	c->state = CONN_KERNEL;
+	c->check_ms = now_ms() + 5000;
 }

@@ -182,6 +182,22 @@ static int on_connect(struct client *c, const struct sipsec_ctl_hdr *h,
 	return 0;
 }
 
+static int on_fetch(struct client *c, const struct sipsec_ctl_hdr *h,
+		    const void *body, size_t len)
+{
+	struct sipsec_ctl_fetch req;
+	int err;
+
+	if (len != sizeof(req))
+		return reply(c, SIPSEC_CTL_ERROR, h->seq, -EBADMSG, 0, NULL, 0);
+	memcpy(&req, body, sizeof(req));
+	/* incoming.c answers with the socket attached, or not at all. */
+	err = incoming_fetch(c->d, c->fd, h->seq, &req);
+	if (err)
+		return reply(c, SIPSEC_CTL_ERROR, h->seq, err, 0, NULL, 0);
+	return 0;
+}
+
 /* Returns < 0 when the client must be dropped. */
 static int handle(struct client *c, const char *buf, size_t n, int rfd)
 {
@@ -216,6 +232,8 @@ static int handle(struct client *c, const char *buf, size_t n, int rfd)
 		return on_connect(c, &h, body, len, -1);
 	case SIPSEC_CTL_LISTEN:
 		return on_listen(c, &h, body, len);
+	case SIPSEC_CTL_FETCH:
+		return on_fetch(c, &h, body, len);
 	default:
 		return reply(c, SIPSEC_CTL_ERROR, h.seq, -EOPNOTSUPP, 0, NULL,
 			     0) ? -EIO : 0;

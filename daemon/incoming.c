@@ -13,6 +13,17 @@
  *                   real peer); the shim's accept() consumes it
  *   CONN_RELAY      user-space data path (relay.c)
  *
+ * On the kernel path (conn_choose_path) the keys go into the accepted
+ * socket after the handshake, and the preamble connection only rings the
+ * doorbell (path KERNEL, our id): it wakes the program's accept() through
+ * its listening socket, so the program's epoll on that socket keeps
+ * working. The shim's accept() then fetches the kTLS socket itself
+ * (SIPSEC_CTL_FETCH, with the listener's secret), puts it on the freshly
+ * accepted descriptor number and closes the doorbell:
+ *
+ *   CONN_FETCH      the kTLS socket waits for the shim, until a deadline
+ *   CONN_KERNEL     handed over; a record for status, no descriptor
+ *
  * Handshakes run here, off the program's thread: a client that stalls or
  * sends garbage holds one pending slot until its deadline, and the
  * program's accept loop never sees it.
@@ -87,7 +98,7 @@ static void on_tls_accept(struct loop *lp, int fd, uint32_t ev, void *arg)
 	socklen_t len;
 	char why[256];
 	SSL_CTX *ctx;
-	int s, one = 1;
+	int s, one = 1, kernel;
 
 	(void)lp;
 	(void)ev;
@@ -112,11 +123,20 @@ static void on_tls_accept(struct loop *lp, int fd, uint32_t ev, void *arg)
 	p = policy_find(d->cfg, (struct sockaddr *)&c->peer);
 	policy_effective(d->cfg, p ? p : policy_global(d->cfg), &eff);
 	sipsec_strlcpy(c->expect, eff.name, sizeof(c->expect));
-	ctx = tls_ctx_get(&eff, true, why, sizeof(why));
+	kernel = conn_choose_path(c, &eff, c->ktls_reason,
+				  sizeof(c->ktls_reason));
+	if (kernel < 0) {
+		conn_close(c, c->ktls_reason);
+		return;
+	}
+	c->kernel = kernel == 1;
+	ctx = tls_ctx_get(&eff, true, c->kernel ? d->probe.ktls_suites : 0,
+			  why, sizeof(why));
 	if (!ctx || !(c->ssl = tls_server_new(ctx, s))) {
 		conn_close(c, ctx ? "TLS setup failed" : why);
 		return;
 	}
+	SSL_set_app_data(c->ssl, c); /* ktls_keylog() finds us */
 	c->state = CONN_HANDSHAKE;
 	conn_run(c);
 }
@@ -209,7 +229,9 @@ static int check_client(struct conn *c, char *why, size_t wlen)
 	}
 	tls_describe(c->ssl, c->tls_version, sizeof(c->tls_version),
 		     c->cipher, sizeof(c->cipher));
-	sipsec_strlcpy(c->path_reason, c->d->probe.ktls, sizeof(c->path_reason));
+	sipsec_strlcpy(c->path_reason, c->ktls_reason, sizeof(c->path_reason));
+	if (c->kernel)
+		return ktls_finish(c, c->tls_fd, why, wlen);
 	return 0;
 }
 
@@ -253,7 +275,8 @@ static int deliver_start(struct conn *c)
 static int deliver_finish(struct conn *c)
 {
 	struct sipsec_preamble m = { .id = c->id, .mech = SIPSEC_MECH_TLS,
-				     .path = SIPSEC_PATH_USERSPACE,
+				     .path = c->kernel ? SIPSEC_PATH_KERNEL :
+							 SIPSEC_PATH_USERSPACE,
 				     .name_verified = c->name_verified };
 	socklen_t len = sizeof(int);
 	int so = 0;
@@ -318,6 +341,17 @@ void incoming_run(struct conn *c)
 				 "%s", strerror(-err));
 			break;
 		}
+		if (c->kernel) {
+			/* The doorbell has rung; the shim fetches the
+			 * socket within the deadline or it is dropped. */
+			ktls_release(c);
+			conn_watch(c, 0, 0);
+			close(c->plain_fd);
+			c->plain_fd = -1;
+			c->state = CONN_FETCH;
+			c->deadline_ms = now_ms() + d->cfg->handshake_timeout_ms;
+			return;
+		}
 		c->lst->users--;
 		listener_put(d, c->lst);
 		c->lst = NULL;
@@ -344,4 +378,45 @@ void incoming_drop(struct conn *c)
 	c->lst->users--;
 	listener_put(c->d, c->lst);
 	c->lst = NULL;
+}
+
+int incoming_fetch(struct daemon *d, int client_fd, uint32_t seq,
+		   const struct sipsec_ctl_fetch *req)
+{
+	struct conn *c;
+	char peer[64];
+	uint8_t diff = 0;
+	int err;
+
+	for (c = d->conns; c; c = c->next)
+		if (c->id == req->id && c->state == CONN_FETCH && c->lst)
+			break;
+	if (!c)
+		return -ENOENT;
+	for (size_t i = 0; i < sizeof(req->secret); i++)
+		diff |= req->secret[i] ^ c->lst->secret[i];
+	if (diff) {
+		/* Only the listening program knows the secret. */
+		log_warnx("fetch: wrong secret for connection %llu",
+			  (unsigned long long)req->id);
+		return -EACCES;
+	}
+	err = sipsec_ctl_send(client_fd, SIPSEC_CTL_FETCH, seq, 0, 0, NULL, 0,
+			      c->tls_fd);
+	if (err) {
+		conn_close(c, "the program did not take its socket");
+		return 0;
+	}
+	c->lst->users--;
+	listener_put(d, c->lst);
+	c->lst = NULL;
+	conn_to_kernel(c);
+	log_info("from %s: %s%s, %s %s, kernel TLS (TX %s, RX %s)",
+		 sipsec_sa_format((struct sockaddr *)&c->peer, peer,
+				  sizeof(peer)),
+		 c->peer_name[0] ? c->peer_name : "(no name)",
+		 c->name_verified ? " verified" : " (chain verified)",
+		 c->tls_version, c->cipher, c->ktls_tx ? "on" : "off",
+		 c->ktls_rx ? "on" : "off");
+	return 0;
 }

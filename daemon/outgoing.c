@@ -8,6 +8,13 @@
  *   CONN_PAIRING    the program's socket connected to the relay endpoint
  *   then the shim gets its reply and the program's connect() returns 0.
  *
+ * On the kernel path (conn_choose_path) there is no second connection:
+ * CONN_TCP and CONN_HANDSHAKE run on the program's own socket (our
+ * duplicate of it, made non-blocking for the handshake; the program is
+ * blocked in the shim's connect() meanwhile and gets its flags back),
+ * connected to the peer's TLS port; ktls.c puts the record keys into it,
+ * OpenSSL is freed without writing a byte, and only a record is kept.
+ *
  * Any failure on the way closes the connection, and conn_close() answers
  * the shim with ECONNREFUSED: the program's connect() fails, nothing is
  * ever sent in cleartext.
@@ -50,7 +57,7 @@ int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,
 	socklen_t len;
 	char peer[64], why[256];
 	SSL_CTX *ctx;
-	int err, one = 1;
+	int err, one = 1, kernel;
 
 	err = sock_check(prog_fd, &want, uid);
 	if (err) {
@@ -85,7 +92,15 @@ int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,
 				 (unsigned)__builtin_ctz(eff.require)));
 		goto refuse;
 	}
-	ctx = tls_ctx_get(&eff, false, why, sizeof(why));
+	kernel = conn_choose_path(c, &eff, c->ktls_reason,
+				  sizeof(c->ktls_reason));
+	if (kernel < 0) {
+		sipsec_strlcpy(why, c->ktls_reason, sizeof(why));
+		goto refuse;
+	}
+	c->kernel = kernel == 1;
+	ctx = tls_ctx_get(&eff, false, c->kernel ? d->probe.ktls_suites : 0,
+			  why, sizeof(why));
 	if (!ctx)
 		goto refuse;
 	c->reply_fd = fcntl(client_fd, F_DUPFD_CLOEXEC, 3);
@@ -95,8 +110,20 @@ int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,
 	}
 	c->reply_seq = seq;
 	sipsec_sa_set_port(&c->peer, tls_port_for(&eff, req->peer.port));
-	c->tls_fd = socket(c->peer.ss_family,
-			   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->kernel) {
+		/* The program's own socket carries the TLS connection. */
+		c->tls_fd = c->prog_fd;
+		c->prog_fd = -1;
+		c->prog_flags = fcntl(c->tls_fd, F_GETFL);
+		if (c->prog_flags < 0 ||
+		    fcntl(c->tls_fd, F_SETFL, c->prog_flags | O_NONBLOCK) < 0) {
+			snprintf(why, sizeof(why), "fcntl: %s", strerror(errno));
+			goto refuse;
+		}
+	} else {
+		c->tls_fd = socket(c->peer.ss_family,
+				   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
 	if (c->tls_fd < 0) {
 		snprintf(why, sizeof(why), "socket: %s", strerror(errno));
 		goto refuse;
@@ -109,6 +136,7 @@ int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,
 		snprintf(why, sizeof(why), "TLS setup: %s", tls_error_string());
 		goto refuse;
 	}
+	SSL_set_app_data(c->ssl, c); /* ktls_keylog() finds us */
 	if (connect(c->tls_fd, (struct sockaddr *)&c->peer, len) < 0 &&
 	    errno != EINPROGRESS) {
 		snprintf(why, sizeof(why), "TCP connect: %s", strerror(errno));
@@ -134,7 +162,7 @@ static int start_pairing(struct conn *c, char *why, size_t wlen)
 		     c->cipher, sizeof(c->cipher));
 	sipsec_strlcpy(c->peer_name, c->expect, sizeof(c->peer_name));
 	c->name_verified = 1; /* SSL_set1_host / IP check passed */
-	sipsec_strlcpy(c->path_reason, c->d->probe.ktls, sizeof(c->path_reason));
+	sipsec_strlcpy(c->path_reason, c->ktls_reason, sizeof(c->path_reason));
 	err = relay_pair(c, c->prog_fd);
 	if (err) {
 		snprintf(why, wlen, "connecting the program to the relay: %s",
@@ -143,6 +171,52 @@ static int start_pairing(struct conn *c, char *why, size_t wlen)
 	}
 	c->state = CONN_PAIRING;
 	conn_watch(c, 0, 0);
+	return 0;
+}
+
+/* Kernel path: keys in the program's socket, its flags back, answer the
+ * shim; from here on the daemon keeps a record only. */
+static int finish_kernel(struct conn *c, char *why, size_t wlen)
+{
+	struct sipsec_ctl_connected r = { .mech = SIPSEC_MECH_TLS,
+					  .path = SIPSEC_PATH_KERNEL };
+	socklen_t len = sizeof(c->local);
+	char peer[64];
+	int err;
+
+	getsockname(c->tls_fd, (struct sockaddr *)&c->local, &len);
+	tls_describe(c->ssl, c->tls_version, sizeof(c->tls_version),
+		     c->cipher, sizeof(c->cipher));
+	sipsec_strlcpy(c->peer_name, c->expect, sizeof(c->peer_name));
+	c->name_verified = 1;
+	err = ktls_finish(c, c->tls_fd, why, wlen);
+	if (err)
+		return err;
+	if (fcntl(c->tls_fd, F_SETFL, c->prog_flags) < 0) {
+		snprintf(why, wlen, "fcntl: %s", strerror(errno));
+		return -errno;
+	}
+	r.id = c->id;
+	r.name_verified = c->name_verified;
+	sipsec_sa_to_ctl(&c->local, &r.local);
+	memcpy(r.peer_name, c->peer_name, sizeof(r.peer_name));
+	/* OpenSSL goes before the reply: once the program runs, nothing of
+	 * ours may touch the socket. */
+	ktls_release(c);
+	err = sipsec_ctl_send(c->reply_fd, SIPSEC_CTL_CONNECT, c->reply_seq, 0,
+			      0, &r, sizeof(r), -1);
+	close(c->reply_fd);
+	c->reply_fd = -1;
+	if (err) {
+		snprintf(why, wlen, "the program gave up waiting (%s)",
+			 strerror(-err));
+		return err;
+	}
+	conn_to_kernel(c);
+	log_info("to %s: %s verified, %s %s, kernel TLS (TX %s, RX %s)",
+		 sipsec_sa_format((struct sockaddr *)&c->peer, peer,
+				  sizeof(peer)), c->peer_name, c->tls_version,
+		 c->cipher, c->ktls_tx ? "on" : "off", c->ktls_rx ? "on" : "off");
 	return 0;
 }
 
@@ -202,6 +276,12 @@ void outgoing_run(struct conn *c)
 		if (err == -EAGAIN) {
 			conn_watch(c, want, 0);
 			return;
+		}
+		if (!err && c->kernel) {
+			err = finish_kernel(c, why, sizeof(why));
+			if (!err)
+				return;
+			break;
 		}
 		if (!err)
 			err = start_pairing(c, why, sizeof(why));

@@ -3,7 +3,8 @@
  * What the running kernel offers, found by trying, not by version numbers:
  * kernels are patched, modules missing, containers filtered.
  *
- *  kTLS: TCP_ULP "tls" on an unconnected TCP socket. ENOENT means there is
+ *  kTLS: TCP_ULP "tls" on an unconnected TCP socket (and, in ktls.c,
+ *        which ciphers TLS_TX takes on a connected loopback pair). ENOENT means there is
  *        no tls ULP (module absent, or not loadable: autoload needs
  *        CAP_NET_ADMIN); ENOTCONN means it exists (the ULP checks the
  *        socket state only after it was found).
@@ -199,6 +200,7 @@ void probe_kernel(struct probe_result *r)
 {
 	memset(r, 0, sizeof(*r));
 	probe_ktls(r);
+	ktls_probe_suites(r);
 	probe_esp(r);
 	probe_bpf(r);
 	probe_uring(r);
@@ -206,7 +208,8 @@ void probe_kernel(struct probe_result *r)
 
 void probe_format(const struct probe_result *r, char *buf, size_t len)
 {
-	snprintf(buf, len, "kTLS %s; ESP %s; BPF TC %s, BTF %s; io_uring %s",
-		 r->ktls, r->esp, r->bpf_tc,
+	snprintf(buf, len, "kTLS %s%s%s%s; ESP %s; BPF TC %s, BTF %s; "
+		 "io_uring %s", r->ktls, r->ktls_suites ? " (" : "",
+		 r->ktls_suites_str, r->ktls_suites ? ")" : "", r->esp, r->bpf_tc,
 		 r->features & SIPSEC_FEAT_BTF ? "yes" : "no", r->io_uring);
 }

@@ -128,10 +128,42 @@ struct probe_result {
 	char esp[64];
 	char bpf_tc[64];
 	char io_uring[64];
+	uint32_t ktls_suites; /* enum ktls_suite_bit the kernel accepts */
+	char ktls_suites_str[64];
 };
 
 void probe_kernel(struct probe_result *r);
 void probe_format(const struct probe_result *r, char *buf, size_t len);
+
+/* ktls.c: kernel TLS offload after an OpenSSL handshake */
+enum ktls_suite_bit {
+	KTLS_AES_128_GCM = 1u << 0,
+	KTLS_AES_256_GCM = 1u << 1,
+	KTLS_CHACHA20_POLY1305 = 1u << 2,
+};
+struct conn;
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+
+/** @brief Which AEADs TLS_TX accepts; needs features & SIPSEC_FEAT_KTLS. */
+void ktls_probe_suites(struct probe_result *r);
+/** @brief Offer only offloadable suites, enable kTLS, capture secrets. */
+int ktls_ctx_setup(SSL_CTX *ctx, uint32_t suites, bool server, char *why,
+		   size_t wlen);
+void ktls_keylog(const SSL *ssl, const char *line);
+/** @brief RFC 8446 7.3 record key and IV from a traffic secret. */
+int ktls_tls13_derive(const char *digest, const uint8_t *secret, size_t slen,
+		      uint8_t *key, size_t klen, uint8_t *iv, size_t ivlen);
+int ktls_install_rx13(int fd, uint16_t cipher, const char *digest,
+		      const uint8_t *secret, size_t slen, uint64_t rec_seq);
+/**
+ * @brief After the handshake on fd: check OpenSSL's offload, install
+ * TLS 1.3 receive. @return 0 with c->ktls_tx/rx set, or -errno and the
+ * reason in why (the socket must then not be used).
+ */
+int ktls_finish(struct conn *c, int fd, char *why, size_t wlen);
+/** @brief Free the SSL without a byte written. */
+void ktls_release(struct conn *c);
 
 /* loop.c: the event loop, io_uring with a poll(2) fallback */
 struct loop;
@@ -174,11 +206,9 @@ struct sock_expect {
 int sock_check(int fd, const struct sock_expect *want, uid_t sender_uid);
 
 /* tls.c: OpenSSL contexts, handshakes, identities */
-typedef struct ssl_st SSL;
-typedef struct ssl_ctx_st SSL_CTX;
-
-SSL_CTX *tls_ctx_get(const struct policy *eff, bool server, char *why,
-		     size_t wlen);
+/** @brief A cached context; ktls_suites != 0 makes a kernel-path one. */
+SSL_CTX *tls_ctx_get(const struct policy *eff, bool server,
+		     uint32_t ktls_suites, char *why, size_t wlen);
 void tls_ctx_flush(void);
 /** @brief A client SSL for fd; *expect receives the identity it checks. */
 SSL *tls_client_new(SSL_CTX *ctx, int fd, const struct policy *eff,
@@ -200,6 +230,8 @@ enum conn_state {
 	CONN_PAIRING, /* outgoing: waiting for the program's relay socket */
 	CONN_DELIVER, /* incoming: connecting to the program's socket */
 	CONN_RELAY, /* user-space data path */
+	CONN_FETCH, /* incoming kernel path: the shim fetches the socket */
+	CONN_KERNEL, /* kernel path: a record for status, no descriptor */
 };
 
 #define RELAY_BUF 16384 /* one TLS record's worth */
@@ -240,6 +272,14 @@ struct conn {
 	uint64_t linger_ms; /* the program is done: the peer has until then */
 	/* what the loop watches now */
 	uint32_t tls_ev, plain_ev;
+	/* kernel path */
+	bool kernel; /* the handshake runs for the kernel path */
+	uint8_t ktls_tx, ktls_rx;
+	int prog_flags; /* outgoing: the program's file status flags */
+	uint8_t rx_secret[64]; /* TLS 1.3 peer traffic secret, wiped */
+	uint8_t rx_secret_len;
+	char ktls_reason[64]; /* why not, when the path is not the kernel */
+	uint64_t check_ms; /* CONN_KERNEL: next look for the socket */
 };
 
 int conn_init(struct daemon *d);
@@ -253,6 +293,15 @@ void conn_run(struct conn *c);
 void conn_watch(struct conn *c, uint32_t tls_events, uint32_t plain_events);
 uint64_t now_ms(void);
 void conn_export(const struct conn *c, struct sipsec_ctl_conn *out);
+/** @brief Which path policy and kernel give c; why says so when not
+ * the kernel. @return 1 kernel, 0 user space, -ECONNREFUSED refused. */
+int conn_choose_path(struct conn *c, const struct policy *eff, char *why,
+		     size_t wlen);
+/** @brief The handshake ended on the kernel path: keep only a record. */
+void conn_to_kernel(struct conn *c);
+/** @brief Whether the socket of a kernel-path record still exists. */
+int sockdiag_alive(const struct sockaddr_storage *local,
+		   const struct sockaddr_storage *peer);
 
 /* outgoing.c: the program connects: CONNECT from the shim */
 int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,
@@ -264,6 +313,9 @@ void outgoing_run(struct conn *c);
 int incoming_listen(struct daemon *d, const struct sipsec_ctl_listen *req);
 void incoming_run(struct conn *c);
 void incoming_drop(struct conn *c);
+/** @brief FETCH: send the shim the kernel-path socket it was rung for. */
+int incoming_fetch(struct daemon *d, int client_fd, uint32_t seq,
+		   const struct sipsec_ctl_fetch *req);
 void incoming_exit(struct daemon *d);
 size_t incoming_count(const struct daemon *d);
 

@@ -12,7 +12,8 @@
  * checks a connecting client against the name its policy gives, when
  * it gives one.
  *
- * Contexts are cached per (CA, certificate, key, minimum version) and
+ * Contexts are cached per (CA, certificate, key, minimum version, kernel
+ * path or not: ktls.c restricts the suites and captures secrets) and
  * rebuilt on reload; SSL objects hold their own reference.
  */
 #include <arpa/inet.h>
@@ -33,6 +34,7 @@ struct ctx_entry {
 	char *ca, *cert, *key;
 	uint16_t tls_min;
 	bool server;
+	uint32_t ktls_suites;
 };
 
 static struct ctx_entry cache[MAX_CTX];
@@ -56,8 +58,8 @@ const char *tls_error_string(void)
 	return buf;
 }
 
-static SSL_CTX *ctx_build(const struct policy *eff, bool server, char *why,
-			  size_t wlen)
+static SSL_CTX *ctx_build(const struct policy *eff, bool server,
+			  uint32_t ktls_suites, char *why, size_t wlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() :
 					    TLS_client_method());
@@ -73,6 +75,9 @@ static SSL_CTX *ctx_build(const struct policy *eff, bool server, char *why,
 	/* No renegotiation (TLS 1.2), no compression. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 				 SSL_OP_NO_COMPRESSION);
+	if (ktls_suites &&
+	    ktls_ctx_setup(ctx, ktls_suites, server, why, wlen))
+		goto fail;
 	if (!eff->cert || !eff->key || !eff->ca) {
 		snprintf(why, wlen, "policy [%s] has no %s", eff->label,
 			 !eff->cert ? "cert" : !eff->key ? "key" : "ca");
@@ -111,14 +116,15 @@ fail:
 	return NULL;
 }
 
-SSL_CTX *tls_ctx_get(const struct policy *eff, bool server, char *why,
-		     size_t wlen)
+SSL_CTX *tls_ctx_get(const struct policy *eff, bool server,
+		     uint32_t ktls_suites, char *why, size_t wlen)
 {
 	struct ctx_entry *e;
 
 	for (size_t i = 0; i < n_cache; i++) {
 		e = &cache[i];
 		if (e->server == server && e->tls_min == eff->tls_min &&
+		    e->ktls_suites == ktls_suites &&
 		    same(e->ca, eff->ca) && same(e->cert, eff->cert) &&
 		    same(e->key, eff->key))
 			return e->ctx;
@@ -130,10 +136,11 @@ SSL_CTX *tls_ctx_get(const struct policy *eff, bool server, char *why,
 	}
 	e = &cache[n_cache];
 	memset(e, 0, sizeof(*e));
-	e->ctx = ctx_build(eff, server, why, wlen);
+	e->ctx = ctx_build(eff, server, ktls_suites, why, wlen);
 	if (!e->ctx)
 		return NULL;
 	e->server = server;
+	e->ktls_suites = ktls_suites;
 	e->tls_min = eff->tls_min;
 	e->ca = eff->ca ? strdup(eff->ca) : NULL;
 	e->cert = eff->cert ? strdup(eff->cert) : NULL;

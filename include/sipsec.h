@@ -89,4 +89,21 @@ int sipsec_ctl_check(const void *buf, size_t n);
 /** @brief Exchange HELLO; returns 0 or -errno (-EPROTONOSUPPORT). */
 int sipsec_ctl_hello(int fd, uint16_t role);
 
+/* ktls_rec.c: non-data records on a kernel TLS socket */
+enum {
+	SIPSEC_TLS_CHANGE_CIPHER_SPEC = 20,
+	SIPSEC_TLS_ALERT = 21,
+	SIPSEC_TLS_HANDSHAKE = 22,
+	SIPSEC_TLS_APPLICATION_DATA = 23,
+};
+enum sipsec_krec_action {
+	SIPSEC_KREC_DATA, /* application data: the program's */
+	SIPSEC_KREC_EOF, /* close_notify: end of file */
+	SIPSEC_KREC_SKIP, /* consumed (session ticket): read again */
+	SIPSEC_KREC_RESET, /* fatal alert or unexpected record */
+	SIPSEC_KREC_KEYUPDATE, /* cannot rekey before 6.14: close */
+};
+/** @brief What the record of this type and content means to a reader. */
+int sipsec_ktls_record_action(uint8_t type, const uint8_t *buf, size_t len);
+
 #endif

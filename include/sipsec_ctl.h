@@ -40,6 +40,12 @@ enum sipsec_ctl_type {
 	 * socket, opening it with a struct sipsec_preamble:
 	 * struct sipsec_ctl_listen; reply: no body. */
 	SIPSEC_CTL_LISTEN = 6,
+	/* shim -> daemon: a delivered connection's preamble said path
+	 * KERNEL: the kTLS socket itself waits in the daemon. Request
+	 * struct sipsec_ctl_fetch (the preamble's id and the listener's
+	 * secret); reply: no body, the socket attached (SCM_RIGHTS), or
+	 * hdr.status -errno. The daemon then forgets the descriptor. */
+	SIPSEC_CTL_FETCH = 7,
 	SIPSEC_CTL_ERROR = 15, /* reply: no body, hdr.status = -errno */
 };
 
@@ -146,6 +152,12 @@ struct sipsec_ctl_listen {
 };
 _Static_assert(sizeof(struct sipsec_ctl_listen) == 36, "listen size");
 
+struct sipsec_ctl_fetch {
+	uint64_t id;
+	uint8_t secret[16];
+};
+_Static_assert(sizeof(struct sipsec_ctl_fetch) == 24, "fetch size");
+
 /* The first bytes the daemon writes on a connection it delivers to a
  * listening program; the shim's accept() consumes them, checks the
  * secret, and reports the peer they name. Never seen by the program. */
@@ -180,7 +192,13 @@ struct sipsec_ctl_conn {
 	char tls_version[16];
 	char cipher[48];
 	char path_reason[64];
+	/* kernel TLS (added at the end: an old sipsecctl sees the length
+	 * change and says so, never misreads) */
+	uint8_t ktls_tx; /* 1: the kernel encrypts what the program sends */
+	uint8_t ktls_rx; /* 1: the kernel decrypts what it receives */
+	uint8_t pad[6];
+	char ktls_reason[64]; /* why not, when either is off */
 };
-_Static_assert(sizeof(struct sipsec_ctl_conn) == 264, "conn size");
+_Static_assert(sizeof(struct sipsec_ctl_conn) == 336, "conn size");
 
 #endif

@@ -218,3 +218,52 @@ int shim_listen_register(const struct sipsec_ctl_listen *req)
 	real.close(c);
 	return err;
 }
+
+int shim_fetch(uint64_t id, const uint8_t *secret)
+{
+	struct sipsec_ctl_fetch req = { .id = id };
+	char buf[SIPSEC_CTL_MAX_MSG];
+	struct sipsec_ctl_hdr h;
+	int c, err, k = -1, type = 0;
+	socklen_t len = sizeof(type);
+	ssize_t n;
+
+	memcpy(req.secret, secret, sizeof(req.secret));
+	c = open_ctl();
+	if (c < 0)
+		return c;
+	err = sipsec_ctl_send(c, SIPSEC_CTL_FETCH, 1, 0, 0, &req, sizeof(req),
+			      -1);
+	if (err)
+		goto out;
+	/* The socket is waiting already: the reply is immediate. */
+	{
+		struct pollfd p = { .fd = c, .events = POLLIN };
+
+		if (poll(&p, 1, 2000) != 1) {
+			err = -ETIMEDOUT;
+			goto out;
+		}
+	}
+	n = sipsec_ctl_recv(c, buf, sizeof(buf), &k);
+	if (n < (ssize_t)sizeof(h)) {
+		err = n < 0 ? (int)n : -EBADMSG;
+		goto out;
+	}
+	memcpy(&h, buf, sizeof(h));
+	if (h.status || h.type != SIPSEC_CTL_FETCH) {
+		err = h.status ? h.status : -EBADMSG;
+		goto out;
+	}
+	/* Validated before use: a connected TCP socket. */
+	if (k < 0 || getsockopt(k, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    type != SOCK_STREAM) {
+		err = -EBADMSG;
+		goto out;
+	}
+out:
+	real.close(c);
+	if (err && k >= 0)
+		real.close(k);
+	return err ? err : k;
+}

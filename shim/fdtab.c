@@ -56,7 +56,11 @@ int fdtab_set(int fd, const struct sfd *s)
 	if (!n)
 		return -ENOMEM;
 	*n = *s;
+	if (n->kref)
+		atomic_fetch_add(&n->kref->refs, 1);
 	old = atomic_exchange(&tab[fd], n);
+	if (old && old->kref && atomic_fetch_sub(&old->kref->refs, 1) == 1)
+		free(old->kref);
 	free(old);
 	return 0;
 }
@@ -65,7 +69,11 @@ void fdtab_clear(int fd)
 {
 	if (fd < 0 || (size_t)fd >= tab_size)
 		return;
-	free(atomic_exchange(&tab[fd], NULL));
+	struct sfd *s = atomic_exchange(&tab[fd], NULL);
+
+	if (s && s->kref && atomic_fetch_sub(&s->kref->refs, 1) == 1)
+		free(s->kref);
+	free(s);
 }
 
 void fdtab_copy(int from, int to)

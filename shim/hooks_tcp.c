@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,12 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		memcpy(&s.peer, addr, len < sizeof(s.peer) ? len : sizeof(s.peer));
 		sipsec_ctl_to_sa(&r.local, &s.local, &len);
 		s.id = r.id;
+		if (r.path == SIPSEC_PATH_KERNEL) {
+			/* The socket is connected and keyed: from here
+			 * the kernel encrypts; only the table is ours. */
+			s.ktls = true;
+			s.kref = shim_ktls_ref_new();
+		}
 		err = fdtab_set(fd, &s);
 	}
 	if (err) {
@@ -171,7 +178,33 @@ static int take_preamble(int c, const struct sfd *l, struct sfd *s)
 	sipsec_ctl_to_sa(&m.peer, &s->peer, &len);
 	sipsec_ctl_to_sa(&m.local, &s->local, &len);
 	s->id = m.id;
+	s->ktls = m.path == SIPSEC_PATH_KERNEL;
 	return 0;
+}
+
+/* The preamble rang the doorbell for a kernel-path connection: fetch the
+ * kTLS socket and put it on the descriptor accept() just made (a fresh
+ * number: no epoll registration can name it yet). The doorbell closes. */
+static int take_kernel(int c, const struct sfd *l, struct sfd *s, int flags)
+{
+	int k, fl, err = 0;
+
+	k = shim_fetch(s->id, l->secret);
+	if (k < 0)
+		return k;
+	if (real.dup3(k, c, flags & SOCK_CLOEXEC ? O_CLOEXEC : 0) < 0) {
+		err = -errno;
+		goto out;
+	}
+	/* The open file is the daemon's: its flags become accept4()'s. */
+	fl = real.fcntl(c, F_GETFL);
+	if (fl >= 0)
+		real.fcntl(c, F_SETFL, flags & SOCK_NONBLOCK ? fl | O_NONBLOCK :
+						      fl & ~O_NONBLOCK);
+	s->kref = shim_ktls_ref_new();
+out:
+	real.close(k);
+	return err;
 }
 
 EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
@@ -188,7 +221,9 @@ EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		c = real.accept4(fd, NULL, NULL, flags);
 		if (c < 0)
 			return -1;
-		if (take_preamble(c, l, &s) == 0 && fdtab_set(c, &s) == 0)
+		if (take_preamble(c, l, &s) == 0 &&
+		    (!s.ktls || take_kernel(c, l, &s, flags) == 0) &&
+		    fdtab_set(c, &s) == 0)
 			break;
 		/* Not from sipsecd (the socket filter admits local
 		 * connections only): drop it, try the next one. */
@@ -248,6 +283,12 @@ EXPORT int close(int fd)
 	if (s) {
 		int saved = errno;
 
+		/* The last descriptor, in the process that got the socket
+		 * from sipsecd, of a kTLS socket: say goodbye in TLS (RFC
+		 * 8446 6.1); the kernel does not. */
+		if (s->ktls && s->kref && s->kref->pid == getpid() &&
+		    atomic_load(&s->kref->refs) == 1)
+			shim_ktls_close_notify(fd);
 		fdtab_clear(fd);
 		errno = saved;
 	}

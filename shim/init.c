@@ -50,6 +50,11 @@ static void init_once(void)
 	real.accept = resolve("accept");
 	real.accept4 = resolve("accept4");
 	real.recv = resolve("recv");
+	real.read = resolve("read");
+	real.recvfrom = resolve("recvfrom");
+	real.recvmsg = resolve("recvmsg");
+	real.readv = resolve("readv");
+	real.sendmsg = resolve("sendmsg");
 	real.close = resolve("close");
 	real.dup = resolve("dup");
 	real.dup2 = resolve("dup2");

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 /* init.c: the real functions, resolved once */
 struct real_calls {
@@ -23,6 +25,12 @@ struct real_calls {
 	int (*accept)(int, struct sockaddr *, socklen_t *);
 	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
 	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*read)(int, void *, size_t);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *,
+			    socklen_t *);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	ssize_t (*readv)(int, const struct iovec *, int);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	int (*close)(int);
 	int (*dup)(int);
 	int (*dup2)(int, int);
@@ -51,6 +59,15 @@ struct sfd {
 					  LISTEN: the program's bound one */
 	uint8_t secret[16]; /* LISTEN: opens connections from sipsecd */
 	uint64_t id;
+	bool ktls; /* CONN: the kernel path */
+	struct ktls_ref *kref; /* CONN kTLS: shared by this socket's fds */
+};
+
+/* One per kTLS socket the process got from sipsecd: how many of its
+ * descriptors name it, and which process got it (not a forked child). */
+struct ktls_ref {
+	_Atomic int refs;
+	pid_t pid;
 };
 
 int fdtab_init(void);
@@ -69,6 +86,13 @@ struct sipsec_ctl_listen;
 int shim_handoff(int fd, const struct sockaddr *peer,
 		 struct sipsec_ctl_connected *out);
 int shim_listen_register(const struct sipsec_ctl_listen *req);
+/** @brief Fetch a kernel-path socket the doorbell rang for: fd or -errno. */
+int shim_fetch(uint64_t id, const uint8_t *secret);
+
+/* hooks_ktls.c: the read path and close of kernel TLS sockets */
+bool shim_is_ktls(int fd);
+int shim_ktls_close_notify(int fd);
+struct ktls_ref *shim_ktls_ref_new(void);
 
 /* filter.c: a listening SIP socket admits local connections only */
 int shim_filter_local_only(int fd);

@@ -67,19 +67,21 @@ static void print_text(const struct sipsec_ctl_status *st,
 	printf("connections %u\n", st->n_conns);
 	if (!n)
 		return;
-	printf("\n%-4s %-28s %-24s %-3s %-5s %-10s %-8s %-22s %10s %10s %6s  %s\n",
-	       "DIR", "PEER", "NAME", "OK", "MECH", "PATH", "TLS", "CIPHER",
-	       "IN", "OUT", "AGE", "WHY");
+	printf("\n%-4s %-28s %-24s %-3s %-5s %-10s %-8s %-22s %-3s %-3s %10s "
+	       "%10s %6s  %s\n", "DIR", "PEER", "NAME", "OK", "MECH", "PATH",
+	       "TLS", "CIPHER", "KTX", "KRX", "IN", "OUT", "AGE", "WHY");
 	for (size_t i = 0; i < n; i++) {
 		const struct sipsec_ctl_conn *c = &conns[i];
 		char peer[64];
 
 		addr_str(&c->peer, peer, sizeof(peer));
-		printf("%-4s %-28s %-24s %-3s %-5s %-10s %-8s %-22s %10llu "
-		       "%10llu %5us  %s\n", c->outgoing ? "out" : "in", peer,
-		       c->peer_name, c->name_verified ? "yes" : "no",
+		printf("%-4s %-28s %-24s %-3s %-5s %-10s %-8s %-22s %-3s %-3s "
+		       "%10llu %10llu %5us  %s\n", c->outgoing ? "out" : "in",
+		       peer, c->peer_name, c->name_verified ? "yes" : "no",
 		       mech_str(c->mech), path_str(c->path), c->tls_version,
-		       c->cipher, (unsigned long long)c->bytes_in,
+		       c->cipher, c->ktls_tx ? "on" : "off",
+		       c->ktls_rx ? "on" : "off",
+		       (unsigned long long)c->bytes_in,
 		       (unsigned long long)c->bytes_out, c->age_s,
 		       c->path_reason);
 	}
@@ -126,6 +128,9 @@ static void print_json(const struct sipsec_ctl_status *st,
 		json_kv_str(f, "data_path_reason", c->path_reason, true);
 		json_kv_str(f, "tls_version", c->tls_version, true);
 		json_kv_str(f, "cipher", c->cipher, true);
+		json_kv_bool(f, "ktls_tx", c->ktls_tx, true);
+		json_kv_bool(f, "ktls_rx", c->ktls_rx, true);
+		json_kv_str(f, "ktls_reason", c->ktls_reason, true);
 		json_kv_u64(f, "bytes_in", c->bytes_in, true);
 		json_kv_u64(f, "bytes_out", c->bytes_out, true);
 		json_kv_u64(f, "age_s", c->age_s, false);
