@@ -9,12 +9,13 @@
 #     -q      print the output of failed tests only
 #     TEST    run only these (names like test_esp or test_esp.sh);
 #             SIPSEC_TESTS="test_a test_b" does the same
-#   SIPSEC_TEST_TIMEOUT  seconds allowed per test (default 180)
+#   SIPSEC_TEST_TIMEOUT  seconds allowed per test (default 480: a SIPp call through
+#                        two lab hosts takes 2-4 minutes under TCG on a busy host)
 set -euo pipefail
 
 suite_dir=$(cd "$(dirname "$0")" && pwd)
 readonly suite_dir
-per_test_timeout=${SIPSEC_TEST_TIMEOUT:-180}
+per_test_timeout=${SIPSEC_TEST_TIMEOUT:-480}
 quiet=0
 selected=()
 passed=0
