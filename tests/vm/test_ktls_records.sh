@@ -138,6 +138,7 @@ check() { # name ok? detail
 	if [[ $2 == 1 ]]; then echo "$1: ok: $3"; else echo "$1: FAIL: $3"; fails=$((fails + 1)); fi
 }
 
+echo "$(date +%T) lab up"
 # 1. A fatal alert from the peer.
 s_server
 client alert
@@ -147,6 +148,7 @@ grep -qx 'error ECONNRESET' "$work/alert.out" &&
 	grep -q 'TLS alert [0-9]* from the peer' "$work/alert.out" && on_kernel_path && ok=1
 check alert "$ok" "$(grep -E '^error|^end|TLS alert' "$work/alert.out" | tr '\n' ';')"
 
+echo "$(date +%T) alert done"
 # 2. A KeyUpdate from the peer.
 s_server
 in_host h1 env LD_PRELOAD="$shim" SIPSEC_LOG=stderr \
@@ -165,6 +167,7 @@ grep -qx 'end of file' "$work/keyupdate.out" &&
 	grep -q 'KeyUpdate; this kernel cannot rekey' "$work/keyupdate.out" && ok=1
 check keyupdate "$ok" "$(grep -E '^error|^end|KeyUpdate' "$work/keyupdate.out" | tr '\n' ';')"
 
+echo "$(date +%T) keyupdate done"
 # 3. close_notify from the shim on close().
 in_host h2 python3 "$work/server.py" "$certs" >"$work/pysrv.out" 2>&1 &
 srv=$!
@@ -175,4 +178,5 @@ srv=""
 ok=0
 grep -qx 'echo ok, closed' "$work/close.out" && grep -qx close_notify "$work/pysrv.out" && ok=1
 check close "$ok" "client: $(tail -n 1 "$work/close.out"); server: $(tail -n 1 "$work/pysrv.out")"
+echo "$(date +%T) close done"
 exit $((fails > 0))
