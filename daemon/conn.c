@@ -198,7 +198,7 @@ static void on_tick(struct loop *l, int fd, uint32_t ev, void *arg)
 			if (now < c->check_ms)
 				continue;
 			c->check_ms = now + 5000;
-			if (sockdiag_alive(&c->local, &c->peer) == 0)
+			if (sockdiag_alive(&c->local, &c->peer, NULL, NULL) == 0)
 				conn_close(c, NULL);
 			continue;
 		}

@@ -115,6 +115,11 @@ static int on_status(struct client *c, const struct sipsec_ctl_hdr *h,
 	for (struct conn *k = d->conns; k; k = k->next) {
 		struct sipsec_ctl_conn e;
 
+		/* The daemon never sees a kernel-path connection's bytes:
+		 * ask the kernel's TCP counters at each status. */
+		if (k->state == CONN_KERNEL)
+			sockdiag_alive(&k->local, &k->peer, &k->bytes_in,
+				       &k->bytes_out);
 		conn_export(k, &e);
 		if (reply(c, SIPSEC_CTL_STATUS_CONN, h->seq, 0,
 			  k->next ? SIPSEC_CTL_F_MORE : 0, &e, sizeof(e)))

@@ -299,9 +299,14 @@ int conn_choose_path(struct conn *c, const struct policy *eff, char *why,
 		     size_t wlen);
 /** @brief The handshake ended on the kernel path: keep only a record. */
 void conn_to_kernel(struct conn *c);
-/** @brief Whether the socket of a kernel-path record still exists. */
+/**
+ * @brief Whether the socket of a kernel-path record still exists (1, 0 or
+ * -errno); with @in and @out, also its TCP payload bytes received and
+ * sent (acknowledged), TLS record overhead included.
+ */
 int sockdiag_alive(const struct sockaddr_storage *local,
-		   const struct sockaddr_storage *peer);
+		   const struct sockaddr_storage *peer, uint64_t *in,
+		   uint64_t *out);
 
 /* outgoing.c: the program connects: CONNECT from the shim */
 int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,

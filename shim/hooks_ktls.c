@@ -30,7 +30,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include "sipsec.h"
@@ -95,9 +94,9 @@ static int act(int fd, uint8_t type, const uint8_t *buf, size_t len)
 		shutdown(fd, SHUT_RD);
 		return 0;
 	case SIPSEC_KREC_KEYUPDATE:
-		syslog(LOG_WARNING, "sipsec: fd %d: the peer sent a TLS "
-		       "KeyUpdate; this kernel cannot rekey (before 6.14): "
-		       "connection closed", fd);
+		log_warnx("fd %d: the peer sent a TLS KeyUpdate; this "
+			  "kernel cannot rekey (before 6.14): connection "
+			  "closed", fd);
 		shim_ktls_close_notify(fd);
 		shutdown(fd, SHUT_RDWR);
 		return 0;
@@ -106,8 +105,8 @@ static int act(int fd, uint8_t type, const uint8_t *buf, size_t len)
 		return -EIO;
 	default:
 		if (type == SIPSEC_TLS_ALERT && len >= 2)
-			syslog(LOG_NOTICE, "sipsec: fd %d: TLS alert %u from "
-			       "the peer", fd, buf[1]);
+			log_info("fd %d: TLS alert %u from the peer", fd,
+				 buf[1]);
 		shutdown(fd, SHUT_RDWR);
 		return -ECONNRESET;
 	}

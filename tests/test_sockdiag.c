@@ -12,6 +12,7 @@ Test(sockdiag, a_connected_socket_is_alive_and_gone_once_closed)
 	struct sockaddr_storage l = { 0 }, a = { 0 }, b = { 0 };
 	struct sockaddr_in *in = (void *)&l;
 	socklen_t len = sizeof(*in);
+	uint64_t rx = 0, tx = 0;
 	int ls, c, s;
 
 	in->sin_family = AF_INET;
@@ -29,10 +30,18 @@ Test(sockdiag, a_connected_socket_is_alive_and_gone_once_closed)
 	getsockname(c, (struct sockaddr *)&a, &len);
 	len = sizeof(b);
 	getpeername(c, (struct sockaddr *)&b, &len);
-	cr_assert_eq(sockdiag_alive(&a, &b), 1);
+	cr_assert_eq(send(c, "abc", 3, 0), 3);
+	usleep(100000);
+	cr_assert_eq(sockdiag_alive(&a, &b, &rx, &tx), 1);
+	cr_assert_eq(rx, 0);
+	cr_assert_eq(tx, 3);
+	/* The other end: the same bytes, received. */
+	cr_assert_eq(sockdiag_alive(&b, &a, &rx, &tx), 1);
+	cr_assert_eq(rx, 3);
+	cr_assert_eq(tx, 0);
 	close(c);
 	close(s);
 	close(ls);
 	usleep(100000);
-	cr_assert_eq(sockdiag_alive(&a, &b), 0);
+	cr_assert_eq(sockdiag_alive(&a, &b, NULL, NULL), 0);
 }

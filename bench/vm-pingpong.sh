@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# 1 KB request/response round trips on one TCP connection, through
+# plaintext TCP, sipsec's kernel path (kTLS) and sipsec's user-space path
+# (`ktls = off`), in one run of the VM (this host's kernel has no kTLS):
+# build/bench/pingpong between two lab hosts, contenders alternating round
+# after round; prints a markdown table of medians and ratios to plaintext.
+# Outside the VM it starts itself inside one (scripts/vmtest.sh).
+#
+#   bench/vm-pingpong.sh [--rounds R] [--count N]
+#
+# Under TCG the crypto is emulated (no AES-NI): absolute figures are far
+# below a real machine's; only the ratios mean something.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROUNDS=3
+COUNT=1000
+while (($#)); do
+	case $1 in
+	--rounds) ROUNDS=$2; shift 2 ;;
+	--count) COUNT=$2; shift 2 ;;
+	-h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "vm-pingpong: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+if [[ ${SIPSEC_VM:-} != 1 ]]; then
+	exec "$REPO/scripts/vmtest.sh" --timeout 900 -- \
+		"$REPO/bench/vm-pingpong.sh" --rounds "$ROUNDS" --count "$COUNT"
+fi
+
+LAB_SH=$REPO/scripts/lab.sh
+PP=$REPO/build/bench/pingpong
+SHIM=$REPO/build/libsipsec.so
+[[ -x $PP && -f $SHIM ]] || { echo "vm-pingpong: run make first" >&2; exit 1; }
+lab=vmpp
+work=$(mktemp -d "${TMPDIR:-/tmp}/vm-pingpong.XXXXXX")
+pids=()
+cleanup() {
+	local rc=$?
+	trap - EXIT
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	if ((rc != 0)); then
+		tail -n 5 "$("$LAB_SH" --lab "$lab" dir)"/h[1-4].log 2>/dev/null || true
+	fi
+	timeout 60 "$LAB_SH" --lab "$lab" down >/dev/null 2>&1 || true
+	rm -rf "$work"
+	exit "$rc"
+}
+trap cleanup EXIT
+lab() { timeout 120 "$LAB_SH" --lab "$lab" "$@"; }
+in_h() { local h=$1; shift; lab exec "$h" -- "$@"; }
+bg_h() { local h=$1; shift; "$LAB_SH" --lab "$lab" exec "$h" -- "$@" & pids+=($!); }
+
+# h1 -> h2: plaintext :7000 and the kernel path :5060 (default policy,
+# ktls = prefer); h3 -> h4: the user-space path, the same shim and
+# daemon with kTLS turned off.
+lab down >/dev/null 2>&1 || true
+lab up --hosts 4 >/dev/null
+printf 'ktls = off\n' >"$work/off.ini"
+lab daemon h1 >/dev/null
+lab daemon h2 >/dev/null
+lab daemon h3 --conf-append "$work/off.ini" >/dev/null
+lab daemon h4 --conf-append "$work/off.ini" >/dev/null
+a2=$(lab addr h2)
+a4=$(lab addr h4)
+bg_h h2 "$PP" server "$a2" 7000 >/dev/null 2>&1
+bg_h h2 env LD_PRELOAD="$SHIM" "$PP" server "$a2" 5060 >/dev/null 2>&1
+bg_h h4 env LD_PRELOAD="$SHIM" "$PP" server "$a4" 5060 >/dev/null 2>&1
+sleep 1
+
+run() { # contender
+	case $1 in
+	plain) in_h h1 "$PP" client "$a2" 7000 "$COUNT" 1024 ;;
+	kernel) in_h h1 env LD_PRELOAD="$SHIM" "$PP" client "$a2" 5060 "$COUNT" 1024 ;;
+	user) in_h h3 env LD_PRELOAD="$SHIM" "$PP" client "$a4" 5060 "$COUNT" 1024 ;;
+	esac
+}
+order=(plain kernel user)
+for ((r = 1; r <= ROUNDS; r++)); do
+	for c in "${order[@]}"; do
+		echo "$c $(run "$c")" >>"$work/results"
+	done
+	order=("${order[@]:1}" "${order[0]}")
+done
+
+# Each sipsec contender must have taken the path it is named after.
+dir=$(lab dir)
+grep -q 'kernel TLS (TX on, RX on)' "$dir/h1.log" ||
+	{ echo "vm-pingpong: h1 -> h2 was not on the kernel path" >&2; exit 1; }
+grep -q 'user-space relay' "$dir/h3.log" ||
+	{ echo "vm-pingpong: h3 -> h4 was not on the user-space path" >&2; exit 1; }
+suite=$(grep -o 'verified, [^,]*' "$dir/h1.log" | head -n 1 | cut -d' ' -f2-)
+
+python3 - "$work/results" "$ROUNDS" "$COUNT" "$(uname -r)" "$suite" <<'PY'
+import statistics, sys
+path, rounds, count, kver, suite = sys.argv[1:]
+res = {}
+for line in open(path):
+    name, *kv = line.split()
+    d = dict(x.split("=") for x in kv)
+    res.setdefault(name, []).append((float(d["msgs_per_s"]), float(d["p99_us"])))
+med = {k: (statistics.median(r for r, _ in v), statistics.median(p for _, p in v))
+       for k, v in res.items()}
+base = med["plain"]
+print(f"1 KB request/response, {count} round trips x {rounds} rounds per "
+      f"path, medians; VM (qemu TCG, kernel {kver}), {suite}.")
+print("TCG emulates the crypto (no AES-NI): compare the ratios, not the "
+      "absolute figures.\n")
+print("| path | msgs/s | p99 us | msgs/s vs plaintext | p99 vs plaintext |")
+print("|---|---:|---:|---:|---:|")
+for k, label in (("plain", "plaintext TCP"), ("kernel", "sipsec kernel path (kTLS)"),
+                 ("user", "sipsec user-space path")):
+    r, p = med[k]
+    print(f"| {label} | {r:.0f} | {p:.0f} | {r / base[0]:.2f} | {p / base[1]:.2f} |")
+PY
