@@ -9,6 +9,11 @@
 # connection to Kamailio on the kernel path with kTLS TX and RX on (and
 # h2's connection from Kamailio too); 0 cleartext SIP bytes and TLS bytes
 # > 0 on the link.
+#
+# Not in the VM suite (suite.sh runs test_*.sh only): it passed 2 of 4
+# runs, and the failures (a call Kamailio never relayed; a run that hit
+# the time limit) are not understood yet. Run it on demand:
+#   scripts/vmtest.sh -- tests/vm/extra_ktls_kamailio.sh
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
