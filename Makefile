@@ -154,6 +154,7 @@ bench:
 	$(Q)scripts/deps.sh bench
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/run.sh
+	$(Q)bench/vm-pingpong.sh
 
 vmtest: all
 	$(Q)scripts/vmtest.sh -- tests/vm/suite.sh
