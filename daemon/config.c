@@ -371,6 +371,30 @@ static const char *policy_key(struct policy *p, const char *k, const char *v,
 	return r;
 }
 
+/* In enum sipsec_mode's order. */
+static const char *const enforce_names[] = { "on", "monitor", "off" };
+static const char *const yesno_names[] = { "no", "yes" };
+
+static const char *parse_ifnames(const char *v, char (*names)[16], size_t *n)
+{
+	char buf[512], *save = NULL, *tok;
+
+	if (strlen(v) >= sizeof(buf))
+		return "too long";
+	strcpy(buf, v);
+	*n = 0;
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		tok = trim(tok);
+		if (*n == CONFIG_MAX_SKIP)
+			return "more than 16 interfaces";
+		if (!*tok || strlen(tok) >= 16 || strpbrk(tok, "/: \t"))
+			return "not an interface name";
+		strcpy(names[(*n)++], tok);
+	}
+	return NULL;
+}
+
 static const char *global_key(struct config *cfg, const char *k,
 			      const char *v, bool *known)
 {
@@ -389,6 +413,19 @@ static const char *global_key(struct config *cfg, const char *k,
 			r = "must be error, warn, info or debug";
 	} else if (!strcmp(k, "pin_dir")) {
 		r = set_path(&cfg->pin_dir, v);
+	} else if (!strcmp(k, "enforce")) {
+		r = parse_choice(v, enforce_names, ARRAY_SIZE(enforce_names), &i);
+		if (!r)
+			cfg->enforce_mode = (uint32_t)i;
+	} else if (!strcmp(k, "enforce_skip")) {
+		r = parse_ifnames(v, cfg->enforce_skip, &cfg->n_enforce_skip);
+	} else if (!strcmp(k, "enforce_ingress")) {
+		r = parse_choice(v, yesno_names, ARRAY_SIZE(yesno_names), &i);
+		if (!r)
+			cfg->enforce_ingress = i;
+	} else if (!strcmp(k, "enforce_flows")) {
+		if (sipsec_parse_u32(v, 1024, 16777216, &cfg->enforce_flows))
+			r = "must be 1024 to 16777216";
 	} else if (!strcmp(k, "handshake_timeout_ms")) {
 		if (sipsec_parse_u32(v, 100, 60000, &cfg->handshake_timeout_ms))
 			r = "must be 100 to 60000";

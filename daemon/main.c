@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "sipsecd.h"
+#include "enforce.h"
 
 #define DEFAULT_CONFIG "/etc/sipsec/sipsec.conf"
 
@@ -120,6 +121,63 @@ static void setup_signals(struct daemon *d)
 		fatal("signalfd");
 }
 
+/* The eBPF enforcement's options, from the configuration; skip receives
+ * the interface names (CONFIG_MAX_SKIP). */
+static void enforce_opts_from(const struct config *cfg,
+			      struct enforce_opts *o, const char **skip)
+{
+	for (size_t i = 0; i < cfg->n_enforce_skip; i++)
+		skip[i] = cfg->enforce_skip[i];
+	*o = (struct enforce_opts){
+		.pin_dir = cfg->pin_dir ? cfg->pin_dir : SIPSEC_PIN_DIR_DEFAULT,
+		.skip = skip,
+		.n_skip = cfg->n_enforce_skip,
+		.ingress = cfg->enforce_ingress,
+		.mode = (enum sipsec_mode)cfg->enforce_mode,
+		.flow_entries = cfg->enforce_flows,
+	};
+}
+
+/* Loads (or adopts) the enforcement. Not loading it is loud, not fatal:
+ * the shim's protection does not depend on it, and the log says what is
+ * missing. */
+static void enforce_start(struct daemon *d)
+{
+	const char *skip[CONFIG_MAX_SKIP];
+	struct enforce_opts o;
+	char desc[512];
+	int err;
+
+	enforce_opts_from(d->cfg, &o, skip);
+	err = enforce_open(&d->enf, &o, d->cfg);
+	if (err) {
+		log_warnx("enforcement NOT loaded (%s): cleartext SIP sent "
+			  "around the shim is not stopped on this host",
+			  strerror(-err));
+		return;
+	}
+	if ((err = loop_add(d->loop, enforce_link_fd(d->enf), POLLIN,
+			    enforce_on_link, d->enf)) ||
+	    (err = loop_add(d->loop, enforce_events_fd(d->enf), POLLIN,
+			    enforce_on_events, d->enf)))
+		fatalx("event loop: %s", strerror(-err));
+	enforce_describe(d->enf, desc, sizeof(desc));
+	log_info("enforcement (%s): %s", o.mode == SIPSEC_MODE_MONITOR ?
+		 "monitor" : o.mode == SIPSEC_MODE_OFF ? "off" : "on", desc);
+}
+
+/* Frees the loader only: filters and pins stay, enforcement outlives us
+ * (sipsecctl detach removes it). */
+static void enforce_stop(struct daemon *d)
+{
+	if (!d->enf)
+		return;
+	loop_del(d->loop, enforce_link_fd(d->enf));
+	loop_del(d->loop, enforce_events_fd(d->enf));
+	enforce_close(d->enf);
+	d->enf = NULL;
+}
+
 static void reload(struct daemon *d)
 {
 	struct config *cfg;
@@ -148,6 +206,14 @@ static void reload(struct daemon *d)
 	/* New certificates and CAs apply to new connections; established
 	 * ones keep theirs (their SSL objects hold their contexts). */
 	tls_ctx_flush();
+	if (d->enf) {
+		const char *skip[CONFIG_MAX_SKIP];
+		struct enforce_opts o;
+
+		enforce_opts_from(cfg, &o, skip);
+		if (enforce_reload(d->enf, &o, cfg))
+			log_warnx("reload: enforcement policy not updated");
+	}
 	log_info("reload: %s loaded, %zu policy sections", cfg->path,
 		 cfg->n_pol - 1);
 }
@@ -257,11 +323,13 @@ int main(int argc, char **argv)
 		       strerror(-err), err == -EADDRINUSE ?
 		       " (another sipsecd runs in this network namespace)" :
 		       "");
+	enforce_start(&d);
 	log_info("ready: control socket %s, %zu policy sections from %s",
 		 d.cfg->ctl_name, d.cfg->n_pol - 1, d.cfg->path);
 	err = loop_run(d.loop);
 	if (err)
 		log_warnx("event loop: %s", strerror(-err));
+	enforce_stop(&d);
 	control_close(&d);
 	conn_exit(&d);
 	incoming_exit(&d);

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "sipsec.h"
+#include "sipsec_abi.h"
 #include "sipsec_ctl.h"
 
 /* config.c: the INI file, parsed with libinih */
@@ -30,6 +31,7 @@ enum uring_mode { URING_AUTO, URING_OFF };
 #define POLICY_MAX_PSK 64
 #define CONFIG_MAX_POLICIES 4096
 #define CONFIG_MAX_IDS 16
+#define CONFIG_MAX_SKIP 16 /* enforce_skip interfaces */
 
 /* Which keys a section set; unset keys are inherited peer -> realm ->
  * global. */
@@ -81,6 +83,12 @@ struct config {
 	enum log_target log_target;
 	enum log_level log_level;
 	char *pin_dir;
+	/* [global] eBPF enforcement (enforce.c) */
+	uint32_t enforce_mode; /* enum sipsec_mode: enforce = on|monitor|off */
+	char enforce_skip[CONFIG_MAX_SKIP][16]; /* interfaces left alone */
+	size_t n_enforce_skip;
+	bool enforce_ingress; /* inspect arriving traffic too */
+	uint32_t enforce_flows; /* TCP flow table entries; 0: default */
 	char *ctl_name;
 	uint32_t handshake_timeout_ms;
 	uint32_t max_pending;
@@ -357,6 +365,8 @@ struct daemon {
 	struct sockaddr_storage relay_addr[2];
 	/* incoming.c */
 	struct listener *listeners;
+	/* enforce.c: NULL when not loaded */
+	struct enforce *enf;
 };
 
 #endif

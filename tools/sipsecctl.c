@@ -23,6 +23,9 @@ static const struct command {
 	{ "status", cmd_status, "the daemon, the kernel's data paths, "
 				"connections" },
 	{ "certs", cmd_certs, "make a demo CA and host certificates" },
+	{ "drops", cmd_drops, "what the eBPF enforcement dropped, by reason" },
+	{ "events", cmd_events, "the latest drops, one line each (-f follows)" },
+	{ "detach", cmd_detach, "remove the eBPF enforcement (filters, pins)" },
 };
 
 static void usage(FILE *f)

@@ -20,6 +20,11 @@ int cmd_status(const struct ctl_opts *o, int argc, char **argv);
 /* certs.c */
 int cmd_certs(const struct ctl_opts *o, int argc, char **argv);
 
+/* drops.c: the eBPF enforcement, read from its pinned objects */
+int cmd_drops(const struct ctl_opts *o, int argc, char **argv);
+int cmd_events(const struct ctl_opts *o, int argc, char **argv);
+int cmd_detach(const struct ctl_opts *o, int argc, char **argv);
+
 /* json.c: JSON output (strings escaped per RFC 8259) */
 void json_str(FILE *f, const char *s);
 void json_kv_str(FILE *f, const char *key, const char *val, bool comma);
