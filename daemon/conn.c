@@ -29,6 +29,7 @@
 #include <openssl/ssl.h>
 
 #include "sipsecd.h"
+#include "enforce.h"
 
 uint64_t now_ms(void)
 {
@@ -109,6 +110,22 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
+/* The protected connection, mirrored into the enforcement layer's
+ * associations map: operators see it with bpftool, and a drop on its
+ * flow is flagged in the drop event. A full map costs the mirror only. */
+static uint16_t local_port(const struct conn *c)
+{
+	return sipsec_sa_port((const struct sockaddr *)&c->local);
+}
+
+void conn_mirror(struct conn *c, uint8_t path)
+{
+	if (enforce_assoc_add(c->d->enf, (struct sockaddr *)&c->peer,
+			      local_port(c), IPPROTO_TCP, c->id, SIPSEC_MECH_TLS,
+			      path) == 0)
+		c->mirrored = c->d->enf != NULL;
+}
+
 void conn_close(struct conn *c, const char *reason)
 {
 	struct daemon *d = c->d;
@@ -137,6 +154,9 @@ void conn_close(struct conn *c, const char *reason)
 				-ECONNREFUSED, 0, NULL, 0, -1);
 		close_fd(&c->reply_fd);
 	}
+	if (c->mirrored)
+		enforce_assoc_del(c->d->enf, (struct sockaddr *)&c->peer,
+				  local_port(c), IPPROTO_TCP);
 	relay_forget(c);
 	incoming_drop(c);
 	conn_watch(c, 0, 0);
@@ -318,4 +338,5 @@ void conn_to_kernel(struct conn *c)
 		c->d->n_pending--;
 	c->state = CONN_KERNEL;
 	c->check_ms = now_ms() + 5000;
+	conn_mirror(c, SIPSEC_PATH_KERNEL);
 }

@@ -370,6 +370,7 @@ void relay_start(struct conn *c)
 {
 	c->state = CONN_RELAY;
 	c->d->n_pending--;
+	conn_mirror(c, SIPSEC_PATH_USERSPACE);
 	/* Either side may hold bytes already: look once. */
 	c->plain_readable = c->tls_readable = true;
 	/* Handshake done: read records in batches (one recv for several),

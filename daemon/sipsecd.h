@@ -277,6 +277,7 @@ struct conn {
 	bool plain_eof, plain_shut, tls_eof, tls_shut;
 	bool ssl_wants_read, ssl_wants_write;
 	bool plain_readable, tls_readable; /* as the loop last said */
+	bool mirrored; /* in the enforcement's associations map */
 	uint64_t linger_ms; /* the program is done: the peer has until then */
 	/* what the loop watches now */
 	uint32_t tls_ev, plain_ev;
@@ -299,6 +300,8 @@ void conn_close(struct conn *c, const char *reason);
 void conn_run(struct conn *c);
 /** @brief Watch the connection's descriptors for what it now waits on. */
 void conn_watch(struct conn *c, uint32_t tls_events, uint32_t plain_events);
+/** @brief Mirror the connection into the enforcement's associations map. */
+void conn_mirror(struct conn *c, uint8_t path);
 uint64_t now_ms(void);
 void conn_export(const struct conn *c, struct sipsec_ctl_conn *out);
 /** @brief Which path policy and kernel give c; why says so when not
