@@ -200,15 +200,6 @@ void incoming_exit(struct daemon *d)
 	}
 }
 
-size_t incoming_count(const struct daemon *d)
-{
-	size_t n = 0;
-
-	for (struct listener *l = d->listeners; l; l = l->next)
-		n += !l->dead;
-	return n;
-}
-
 /* The identity a client proved: the name policy expects (checked), or
  * else its certificate's subject CN (chain verified, name unchecked). */
 static int check_client(struct conn *c, char *why, size_t wlen)

@@ -100,14 +100,6 @@ void policy_effective(const struct config *cfg, const struct policy *p,
 	inherit(eff, policy_global(cfg));
 }
 
-bool policy_is_sip_port(const struct policy *eff, uint16_t port)
-{
-	for (size_t i = 0; i < eff->n_sip_ports; i++)
-		if (eff->sip_ports[i] == port)
-			return true;
-	return false;
-}
-
 static const char *const ktls_str[] = { "prefer", "require", "off" };
 static const char *const idcheck_str[] = { "enforce", "log", "off" };
 

@@ -126,7 +126,6 @@ const struct policy *policy_find_realm(const struct config *cfg,
 /** @brief Fill *eff with p's settings, inherited ones filled in. */
 void policy_effective(const struct config *cfg, const struct policy *p,
 		      struct policy *eff);
-bool policy_is_sip_port(const struct policy *eff, uint16_t port);
 void policy_dump(const struct config *cfg, FILE *f);
 
 /* probe.c: what the running kernel offers */
@@ -333,7 +332,6 @@ void incoming_drop(struct conn *c);
 int incoming_fetch(struct daemon *d, int client_fd, uint32_t seq,
 		   const struct sipsec_ctl_fetch *req);
 void incoming_exit(struct daemon *d);
-size_t incoming_count(const struct daemon *d);
 
 /* relay.c: the loopback pair and the user-space data path */
 int relay_init(struct daemon *d);

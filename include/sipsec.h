@@ -24,7 +24,6 @@ enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG };
 
 void log_init(const char *ident, enum log_target target, enum log_level level);
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 int log_level_parse(const char *s, enum log_level *out);
 /** @brief Warning with ": strerror(errno)" appended; errno is preserved. */
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
