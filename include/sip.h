@@ -53,6 +53,8 @@ enum sip_hdr {
 	SIP_H_SECURITY_VERIFY,
 	SIP_H_AUTHORIZATION, /* the draft's section 6 uses these two */
 	SIP_H_ENCRYPTION,
+	SIP_H_SUBJECT, /* s */
+	SIP_H_CONTENT_ENCODING, /* e */
 	SIP_H__COUNT
 };
 
@@ -86,7 +88,9 @@ enum sip_framing {
 
 /**
  * @brief Parse one message from the start of buf.
- * Leading CRLFs (keep-alives) are skipped and counted in m->len.
+ * Leading CRLFs (keep-alives) are skipped and counted in m->len; on
+ * -EAGAIN m->len is how many of them the caller may drop already.
+ * Every failure fills why (on -EAGAIN: what is still missing).
  * @return 0 with *m filled; -EAGAIN (SIP_STREAM: incomplete, nothing
  * wrong so far); -EMSGSIZE (a limit; why names it); -EBADMSG (why says
  * what and where).
