@@ -122,6 +122,15 @@ enum sip_hdr sip_header_id(const char *name, size_t n)
 	return SIP_H_OTHER;
 }
 
+const char *sip_header_name(enum sip_hdr id)
+{
+	/* the long form comes first in names[] */
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].id == id)
+			return names[i].name;
+	return "";
+}
+
 const struct sip_header *sip_find(const struct sip_msg *m, enum sip_hdr id,
 				  const struct sip_header *after)
 {

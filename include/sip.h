@@ -103,6 +103,8 @@ const struct sip_header *sip_find(const struct sip_msg *m, enum sip_hdr id,
 				  const struct sip_header *after);
 /** @brief Header id of a name, long or compact, case-insensitive. */
 enum sip_hdr sip_header_id(const char *name, size_t n);
+/** @brief The long name of an id ("Via"); "" for SIP_H_OTHER. */
+const char *sip_header_name(enum sip_hdr id);
 
 /**
  * @brief The next element of a comma-separated header value, commas inside

@@ -5,13 +5,20 @@
  * because output needs only string escaping (RFC 8259 section 7).
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "sipsecctl.h"
 
 void json_str(FILE *f, const char *s)
 {
+	json_strn(f, s, strlen(s));
+}
+
+/* A string that need not end in NUL, and may hold one (as \u0000). */
+void json_strn(FILE *f, const char *s, size_t n)
+{
 	fputc('"', f);
-	for (; *s; s++) {
+	for (const char *e = s + n; s < e; s++) {
 		unsigned char ch = (unsigned char)*s;
 
 		if (ch == '"' || ch == '\\')

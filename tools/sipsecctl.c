@@ -26,6 +26,8 @@ static const struct command {
 	{ "drops", cmd_drops, "what the eBPF enforcement dropped, by reason" },
 	{ "events", cmd_events, "the latest drops, one line each (-f follows)" },
 	{ "detach", cmd_detach, "remove the eBPF enforcement (filters, pins)" },
+	{ "sip-parse", cmd_sip_parse, "parse one SIP message from stdin, as "
+				      "the shim would" },
 };
 
 static void usage(FILE *f)

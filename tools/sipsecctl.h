@@ -4,6 +4,7 @@
 #define SIPSECCTL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 struct ctl_opts {
@@ -25,8 +26,12 @@ int cmd_drops(const struct ctl_opts *o, int argc, char **argv);
 int cmd_events(const struct ctl_opts *o, int argc, char **argv);
 int cmd_detach(const struct ctl_opts *o, int argc, char **argv);
 
+/* sip_parse.c: the SIP parser on one message from stdin */
+int cmd_sip_parse(const struct ctl_opts *o, int argc, char **argv);
+
 /* json.c: JSON output (strings escaped per RFC 8259) */
 void json_str(FILE *f, const char *s);
+void json_strn(FILE *f, const char *s, size_t n);
 void json_kv_str(FILE *f, const char *key, const char *val, bool comma);
 void json_kv_u64(FILE *f, const char *key, unsigned long long v, bool comma);
 void json_kv_bool(FILE *f, const char *key, bool v, bool comma);
