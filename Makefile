@@ -3,6 +3,7 @@
 #   make test       install what is missing, build, run every test
 #   make demo       install what is missing, build, run the two-host demo
 #   make bench      benchmarks against plaintext and stunnel (bench/results)
+#   make fuzz       run each fuzz target for FUZZ_SECONDS (default 300)
 #   make vmtest     run the kernel suite inside a VM (Debian's 6.1 kernel)
 #   make install    install binaries, library, example configuration
 #   make SAN=1      build with ASan+UBSan;  V=1 shows full commands
@@ -55,6 +56,7 @@ VMBPF_SRC := $(wildcard tests/vm/*.bpf.c)
 VMTEST_SRC := $(filter-out $(VMBPF_SRC),$(VMTEST_SRC))
 ITEST_SRC := $(wildcard tests/integration/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 BPF_OBJ := $(patsubst bpf/%.bpf.c,$(B)/bpf/%.bpf.o,$(BPF_SRC))
@@ -71,6 +73,8 @@ SHIM := $(B)/libsipsec.so
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 ITESTS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(ITEST_SRC))
+FUZZERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 300
 VMTESTS := $(patsubst tests/vm/%.c,$(B)/tests/vm/%,$(VMTEST_SRC)) \
 	   $(patsubst tests/vm/%.bpf.c,$(B)/tests/vm/%.bpf.o,$(VMBPF_SRC))
 
@@ -115,6 +119,20 @@ $(B)/tests/test_%: $(B)/tests/test_%.o $(DAEMON_LIB_OBJ) $(B)/libcommon.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcriterion
 
+# libFuzzer targets: one file each, over all of common/ (a target uses what
+# it needs); clang's runtime comes with libclang-rt-dev (scripts/deps.sh).
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC) $(wildcard include/*.h common/*.h)
+	$(call msg,FUZZ,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-Iinclude $(PKG_CFLAGS) -o $@ $< $(COMMON_SRC) $(PKG_LIBS)
+
+fuzzers: $(FUZZERS)
+
+fuzz: $(FUZZERS)
+	$(Q)B=$(B) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-tests.sh fuzz
+
 $(B)/bench/%: $(B)/bench/%.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lpthread
@@ -143,7 +161,8 @@ unit: $(TESTS)
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory SAN=1 $(patsubst $(B)/%,build/san/%,$(TESTS))
-	$(Q)scripts/run-tests.sh unit san integration vm
+	$(Q)$(MAKE) --no-print-directory fuzzers
+	$(Q)scripts/run-tests.sh unit san fuzz integration vm
 
 demo:
 	$(Q)scripts/deps.sh demo
@@ -183,6 +202,6 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps unit test demo bench vmtest install uninstall clean
+.PHONY: all deps unit test fuzzers fuzz demo bench vmtest install uninstall clean
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that sipsec's build, demo and tests need.
 # A no-op when everything is present; otherwise one noninteractive
-# apt-get install of exactly what is missing.
+# apt-get install of exactly what is missing. libclang-rt-dev is clang's
+# libFuzzer and sanitizer runtime (only recommended by clang, and
+# recommendations are not installed here): make fuzzers needs it.
 #
 #   scripts/deps.sh [build|test|demo|vm|bench|all]...   (default: all)
 set -euo pipefail
 
 build=(build-essential pkg-config clang llvm libelf-dev zlib1g-dev
        libssl-dev openssl liburing-dev libbpf-dev bpftool libinih-dev
-       libmnl-dev libcriterion-dev)
+       libmnl-dev libcriterion-dev libclang-rt-dev)
 lab=(iproute2 util-linux procps psmisc tcpdump tshark sip-tester python3 kamailio kamailio-tls-modules)
 # The VM suite runs the host's own tools inside the guest (tcpdump, ip, tc).
 bench=(stunnel4 gnuplot-nox)

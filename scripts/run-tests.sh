@@ -2,10 +2,13 @@
 # Runs sipsec's tests and prints one closing line: "N passed, N failed,
 # N skipped", then the reason of every skip. Exit status 1 if any failed.
 #
-#   scripts/run-tests.sh [unit|integration|vm|all]...   (default: all)
+#   scripts/run-tests.sh [unit|san|fuzz|integration|vm|all]...   (default: all)
 #
 # unit         criterion binaries build/tests/test_* (no privileges needed)
 # san          the same, built with ASan+UBSan (make SAN=1: build/san)
+# fuzz         each libFuzzer target build/fuzz/fuzz_* (make fuzzers) for
+#              FUZZ_SECONDS (default 20) from its seeds tests/fuzz/corpus/X;
+#              crash inputs go to build/fuzz-artifacts/
 # integration  tests/integration/*.sh on this host: each exits 0 (pass),
 #              77 (skip, printing "SKIP: reason") or anything else (fail)
 # vm           tests/vm/suite.sh inside Debian's kernel under qemu, when
@@ -49,6 +52,38 @@ run_unit() {
 			grep -A8 -E '^not ok|Assertion|CRASH|FAIL' "$out" | head -40 | sed 's/^/        /'
 		else
 			echo "  ok    $name: $p passed${s:+, $s skipped}"
+		fi
+	done
+}
+
+run_fuzz() {
+	local t name seeds work out rc runs secs=${FUZZ_SECONDS:-20}
+	local art=build/fuzz-artifacts
+	if ! compgen -G "$B/fuzz/fuzz_*" >/dev/null; then
+		skip fuzz "no fuzz target built (make fuzzers; needs clang and libclang-rt-dev)"
+		return
+	fi
+	mkdir -p "$art"
+	for t in "$B"/fuzz/fuzz_*; do
+		[[ -x "$t" ]] || continue
+		name=$(basename "$t")
+		seeds=tests/fuzz/corpus/${name#fuzz_}
+		work=build/fuzz-corpus/${name#fuzz_}
+		out="$logs/$name.log"
+		mkdir -p "$work" "$seeds"
+		# New inputs go to the first folder, so the seeds stay as kept.
+		timeout $((secs + 120)) "$t" -max_total_time="$secs" \
+			-artifact_prefix="$art/$name-" "$work" "$seeds" \
+			>"$out" 2>&1
+		rc=$?
+		runs=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$out" | tail -1)
+		if ((rc == 0)) && [[ -n "$runs" ]]; then
+			pass
+			echo "  ok    $name: ${runs#Done }s"
+		else
+			fail "$name"
+			echo "        exit $rc; crash inputs in $art/; last lines of $out:"
+			grep -E 'ERROR|SUMMARY|assert|Test unit written' "$out" | head -10 | sed 's/^/        /'
 		fi
 	done
 }
@@ -123,6 +158,7 @@ for what in "${@:-all}"; do
 			skip san "not built (make SAN=1)"
 		fi
 		;;
+	fuzz) echo "fuzz targets (${FUZZ_SECONDS:-20} s each)"; run_fuzz ;;
 	integration) echo "integration tests"; run_integration ;;
 	vm) echo "VM tests (Debian kernel under qemu)"; run_vm ;;
 	all)
