@@ -18,21 +18,38 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "sip.h"
 #include "sip_int.h"
 
 /* RFC 3261 25.1: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" /
- * "+" / "`" / "'" / "~"). */
+ * "+" / "`" / "'" / "~"); a table, as every header name goes through it. */
+static const bool token_char[256] = {
+	['a' ... 'z'] = true, ['A' ... 'Z'] = true, ['0' ... '9'] = true,
+	['-'] = true, ['.'] = true, ['!'] = true, ['%'] = true, ['*'] = true,
+	['_'] = true, ['+'] = true, ['`'] = true, ['\''] = true, ['~'] = true,
+};
+
 static bool is_token(unsigned char c)
 {
-	static const char extra[] = "-.!%*_+`'~";
+	return token_char[c];
+}
 
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return true;
-	return c && memchr(extra, c, sizeof(extra) - 1);
+/* ASCII case-insensitive and locale-free: the shim runs in programs that
+ * may set any locale, and strncasecmp follows it. */
+bool sip_ci_eq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+
+		if (x >= 'A' && x <= 'Z')
+			x |= 0x20;
+		if (y >= 'A' && y <= 'Z')
+			y |= 0x20;
+		if (x != y)
+			return false;
+	}
+	return true;
 }
 
 static bool is_wsp(char c)
@@ -74,7 +91,7 @@ bool sip_str_eq(struct sip_str s, const char *c)
 {
 	size_t n = strlen(c);
 
-	return s.n == n && !strncasecmp(s.p, c, n);
+	return s.n == n && sip_ci_eq(s.p, c, n);
 }
 
 static const struct {
@@ -116,8 +133,11 @@ static const struct {
 
 enum sip_hdr sip_header_id(const char *name, size_t n)
 {
+	/* length and first letter before the full comparison */
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (names[i].len == n && !strncasecmp(names[i].name, name, n))
+		if (names[i].len == n && ((names[i].name[0] ^ name[0]) &
+					  ~0x20) == 0 &&
+		    sip_ci_eq(names[i].name, name, n))
 			return names[i].id;
 	return SIP_H_OTHER;
 }
@@ -280,7 +300,7 @@ int sip_headers(struct sip_hscan *hs, const char *p, const char *end,
 
 static bool is_version(const char *p, size_t n)
 {
-	return n == 7 && !strncasecmp(p, "SIP/2.0", 7);
+	return n == 7 && sip_ci_eq(p, "SIP/2.0", 7);
 }
 
 static int start_line(struct sip_msg *m, const char *p, const char *e,
@@ -290,7 +310,7 @@ static int start_line(struct sip_msg *m, const char *p, const char *e,
 	const char *sp1, *sp2;
 	char shown[48];
 
-	if (n >= 4 && !strncasecmp(p, "SIP/", 4)) {
+	if (n >= 4 && sip_ci_eq(p, "SIP/", 4)) {
 		/* Status-Line = SIP-Version SP Status-Code SP Reason-Phrase;
 		 * the reason may be empty, and so may its SP be missing. */
 		sp1 = memchr(p, ' ', n);

@@ -19,6 +19,7 @@ struct sip_hscan {
 /* sip.c */
 int sip_fail(char *why, size_t wlen, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+bool sip_ci_eq(const char *a, const char *b, size_t n);
 const char *sip_shown(char *buf, size_t size, const char *p, size_t n);
 /* 0 at the empty line, 1 when the lines run out first, <0 a rejection */
 int sip_headers(struct sip_hscan *hs, const char *p, const char *end,

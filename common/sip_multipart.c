@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "sip.h"
 #include "sip_int.h"
@@ -79,7 +78,7 @@ static int boundary(struct sip_str v, struct sip_str *b, char *why,
 		}
 		while (p < e && *p != ';')
 			p++;
-		if (ne - name != 8 || strncasecmp(name, "boundary", 8))
+		if (ne - name != 8 || !sip_ci_eq(name, "boundary", 8))
 			continue;
 		if (seen)
 			return sip_fail(why, wlen, -EBADMSG, "Content-Type has "

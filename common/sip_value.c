@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <strings.h>
 
 #include "sip.h"
 #include "sip_int.h"
@@ -115,9 +114,9 @@ int sip_uri_host(struct sip_str v, struct sip_str *host)
 		e = gt;
 		p++;
 	}
-	if (e - p >= 4 && !strncasecmp(p, "sip:", 4))
+	if (e - p >= 4 && sip_ci_eq(p, "sip:", 4))
 		p += 4;
-	else if (e - p >= 5 && !strncasecmp(p, "sips:", 5))
+	else if (e - p >= 5 && sip_ci_eq(p, "sips:", 5))
 		p += 5;
 	else
 		return -EBADMSG;
