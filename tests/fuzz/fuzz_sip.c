@@ -96,11 +96,34 @@ static void one(const char *buf, size_t size, enum sip_framing f)
 	}
 }
 
+/* Stream framing depends only on the bytes of the message: the message
+ * alone parses to the same length, and a prefix of input that was still
+ * incomplete, or of a message, is incomplete too, never an error. */
+static void framing(const char *buf, size_t size)
+{
+	struct sip_msg m, m2;
+	char why[128];
+	int r, r2;
+
+	r = sip_parse(buf, size, SIP_STREAM, &m, why, sizeof(why));
+	if (r == 0) {
+		r2 = sip_parse(buf, m.len, SIP_STREAM, &m2, why, sizeof(why));
+		assert(r2 == 0 && m2.len == m.len && m2.n_hdr == m.n_hdr);
+	}
+	if ((r == 0 || r == -EAGAIN) && size) {
+		size_t cut = r == 0 ? m.len / 2 : size / 2;
+
+		r2 = sip_parse(buf, cut, SIP_STREAM, &m2, why, sizeof(why));
+		assert(r2 == -EAGAIN);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	lo = (const char *)data;
 	hi = lo + size;
 	one(lo, size, SIP_STREAM);
 	one(lo, size, SIP_DGRAM);
+	framing(lo, size);
 	return 0;
 }
