@@ -74,12 +74,27 @@ struct sec_mech {
  * @return the number of mechanisms; -EBADMSG / -EMSGSIZE with why. */
 int secx_parse(const char *v, size_t n, struct sec_mech *out, size_t max,
 	       char *why, size_t wlen);
-/** @brief Format as the draft writes it; @return length, or -ENOSPC. */
+/* Which header a draft value comes from: -REQUIRES and -METHOD carry
+ * exactly one method (draft 4.1.4, 4.1.5), -REQUIRES no M flag. */
+enum secx_header {
+	SECX_SUPPORTS,
+	SECX_REQUIRES,
+	SECX_METHOD,
+};
+
+/** @brief secx_parse with the rules of header @h; secx_parse is
+ * SECX_SUPPORTS. @return as secx_parse. */
+int secx_parse_header(enum secx_header h, const char *v, size_t n,
+		      struct sec_mech *out, size_t max, char *why, size_t wlen);
+/** @brief Format as the draft writes it; @return length, or -ENOSPC
+ * (-EINVAL for an entry with no name in the draft's grammar). */
 int secx_format(const struct sec_mech *m, size_t n, char *buf, size_t len);
 
 /** @brief Parse a Security-Client/-Server/-Verify value; as secx_parse. */
 int sec3329_parse(const char *v, size_t n, struct sec_mech *out, size_t max,
 		  char *why, size_t wlen);
+/** @brief Format as RFC 3329 writes it (q= only where has_q, then params
+ * as written); @return length, or -ENOSPC / -EINVAL as secx_format. */
 int sec3329_format(const struct sec_mech *m, size_t n, char *buf,
 		   size_t len);
 
