@@ -159,6 +159,47 @@ int seca_field(struct seca_lex *l, char *dst, size_t size, size_t at,
 	return 0;
 }
 
+int seca_list(struct seca_lex *l, const struct seca_list_rules *r,
+	      seca_elem_fn elem, const void *ctx, struct sec_mech *out,
+	      size_t max)
+{
+	size_t count = 0;
+	char wb[16];
+	int rc;
+
+	if (l->why && l->wlen)
+		l->why[0] = '\0';
+	seca_lws(l);
+	for (;;) {
+		if (count && r->one)
+			return seca_fail(l, -EBADMSG, "offset %zu: %s takes "
+					 "exactly one method", l->i, r->one);
+		if (count == max)
+			return seca_fail(l, -EMSGSIZE, "offset %zu: more than "
+					 "%zu mechanisms", l->i, max);
+		rc = elem(l, &out[count], count, ctx);
+		if (rc < 0)
+			return rc;
+		count++;
+		seca_lws(l);
+		if (l->i == l->n)
+			break;
+		if (seca_at(l, ')'))
+			return seca_fail(l, -EBADMSG, "offset %zu: unbalanced "
+					 "parentheses: ')' without '('", l->i);
+		if (!seca_at(l, r->sep))
+			return seca_fail(l, -EBADMSG, "offset %zu: expected '%c' "
+					 "between mechanisms, got %s", l->i,
+					 r->sep, seca_what(l, l->i, wb,
+							   sizeof(wb)));
+		l->i++;
+		seca_lws(l);
+		if (r->trailing_sep && l->i == l->n)
+			break;
+	}
+	return (int)count;
+}
+
 void seca_put(struct seca_out *o, const char *s)
 {
 	size_t k = strlen(s);

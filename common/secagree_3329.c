@@ -173,13 +173,16 @@ static int param(struct seca_lex *l, struct sec_mech *m)
 	return 0;
 }
 
-static int mechanism(struct seca_lex *l, struct sec_mech *m)
+static int mechanism(struct seca_lex *l, struct sec_mech *m, size_t pos,
+		     const void *ctx)
 {
 	size_t at = l->i, len = seca_token(l);
 	const struct seca_row *r;
 	char wb[16];
 	int rc;
 
+	(void)pos;
+	(void)ctx;
 	memset(m, 0, sizeof(*m));
 	m->q = 1000;
 	if (!len)
@@ -211,32 +214,10 @@ static int mechanism(struct seca_lex *l, struct sec_mech *m)
 int sec3329_parse(const char *v, size_t n, struct sec_mech *out, size_t max,
 		  char *why, size_t wlen)
 {
+	static const struct seca_list_rules rules = { ',', false, NULL };
 	struct seca_lex l = { v, n, 0, why, wlen };
-	size_t count = 0;
-	char wb[16];
-	int rc;
 
-	if (why && wlen)
-		why[0] = '\0';
-	seca_lws(&l);
-	for (;;) {
-		if (count == max)
-			return seca_fail(&l, -EMSGSIZE, "offset %zu: more than "
-					 "%zu mechanisms", l.i, max);
-		rc = mechanism(&l, &out[count]);
-		if (rc < 0)
-			return rc;
-		count++;
-		if (l.i == l.n)
-			break;
-		if (!seca_at(&l, ','))
-			return seca_fail(&l, -EBADMSG, "offset %zu: expected ',' "
-					 "or ';', got %s", l.i,
-					 seca_what(&l, l.i, wb, sizeof(wb)));
-		l.i++;
-		seca_lws(&l);
-	}
-	return (int)count;
+	return seca_list(&l, &rules, mechanism, NULL, out, max);
 }
 
 int sec3329_format(const struct sec_mech *m, size_t n, char *buf, size_t len)

@@ -59,6 +59,21 @@ int seca_fail(struct seca_lex *l, int err, const char *fmt, ...)
 int seca_field(struct seca_lex *l, char *dst, size_t size, size_t at,
 	       size_t len, bool lower, const char *field);
 
+/* How a list of mechanisms is separated: the grammars differ only here. */
+struct seca_list_rules {
+	char sep; /* ';' draft, ',' RFC 3329 */
+	bool trailing_sep; /* a last separator with nothing after it */
+	const char *one; /* header that takes exactly one, or NULL */
+};
+
+typedef int (*seca_elem_fn)(struct seca_lex *l, struct sec_mech *m,
+			    size_t pos, const void *ctx);
+
+/** @brief Read a whole value: LWS, elements, separators; @return count. */
+int seca_list(struct seca_lex *l, const struct seca_list_rules *r,
+	      seca_elem_fn elem, const void *ctx, struct sec_mech *out,
+	      size_t max);
+
 /* Text being formatted: never overflows, remembers that it would have. */
 struct seca_out {
 	char *buf;

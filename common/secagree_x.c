@@ -81,9 +81,10 @@ static int x_item(struct seca_lex *l, enum secx_header h, struct sec_mech *m,
 	return rc;
 }
 
-static int x_elem(struct seca_lex *l, enum secx_header h, struct sec_mech *m,
-		  size_t pos)
+static int x_elem(struct seca_lex *l, struct sec_mech *m, size_t pos,
+		  const void *ctx)
 {
+	enum secx_header h = *(const enum secx_header *)ctx;
 	size_t at = l->i, len = seca_token(l), open;
 	const struct seca_row *r;
 	bool seen_k = false;
@@ -149,42 +150,13 @@ static int x_elem(struct seca_lex *l, enum secx_header h, struct sec_mech *m,
 int secx_parse_header(enum secx_header h, const char *v, size_t n,
 		      struct sec_mech *out, size_t max, char *why, size_t wlen)
 {
+	/* "tls.sec.sip.iana=(r:bar.com);" ends the draft's example in 4 */
+	struct seca_list_rules rules = {
+		';', true, h == SECX_SUPPORTS ? NULL : hdr_name(h)
+	};
 	struct seca_lex l = { v, n, 0, why, wlen };
-	size_t count = 0;
-	char wb[16];
-	int rc;
 
-	if (why && wlen)
-		why[0] = '\0';
-	seca_lws(&l);
-	for (;;) {
-		if (count && h != SECX_SUPPORTS)
-			return seca_fail(&l, -EBADMSG, "offset %zu: %s takes "
-					 "exactly one method", l.i,
-					 hdr_name(h));
-		if (count == max)
-			return seca_fail(&l, -EMSGSIZE, "offset %zu: more than "
-					 "%zu mechanisms", l.i, max);
-		rc = x_elem(&l, h, &out[count], count);
-		if (rc < 0)
-			return rc;
-		count++;
-		seca_lws(&l);
-		if (l.i == l.n)
-			break;
-		if (seca_at(&l, ')'))
-			return seca_fail(&l, -EBADMSG, "offset %zu: unbalanced "
-					 "parentheses: ')' without '('", l.i);
-		if (!seca_at(&l, ';'))
-			return seca_fail(&l, -EBADMSG, "offset %zu: expected ';' "
-					 "between methods, got %s", l.i,
-					 seca_what(&l, l.i, wb, sizeof(wb)));
-		l.i++;
-		seca_lws(&l);
-		if (l.i == l.n) /* "tls.sec.sip.iana=(r:bar.com);" (draft 4) */
-			break;
-	}
-	return (int)count;
+	return seca_list(&l, &rules, x_elem, &h, out, max);
 }
 
 int secx_parse(const char *v, size_t n, struct sec_mech *out, size_t max,

@@ -450,6 +450,28 @@ struct bad {
 	const char *why;
 };
 
+static int rparse_any(enum secx_header h, const char *v, struct sec_mech *m,
+		      char *why)
+{
+	(void)h;
+	return rparse(v, m, why);
+}
+
+static void assert_refused(const struct bad *c, size_t n,
+			   int (*parse)(enum secx_header, const char *,
+					struct sec_mech *, char *))
+{
+	struct sec_mech m[SEC_MAX_MECHS];
+	char why[128];
+
+	for (size_t i = 0; i < n; i++) {
+		int rc = parse(c[i].h, c[i].v, m, why);
+
+		cr_assert_eq(rc, c[i].rc, "'%s': %d (%s)", c[i].v, rc, why);
+		cr_assert(strstr(why, c[i].why), "'%s': %s", c[i].v, why);
+	}
+}
+
 Test(secagree, draft_syntax_errors_are_refused_with_where_and_why)
 {
 	static char longname[80], longrealm[90], longkey[40];
@@ -479,7 +501,7 @@ Test(secagree, draft_syntax_errors_are_refused_with_where_and_why)
 		{ SECX_SUPPORTS, "tls=(k:a, K:b)", -EBADMSG, "K: given twice" },
 		{ SECX_SUPPORTS, "tls=(m, M)", -EBADMSG, "M given twice" },
 		{ SECX_SUPPORTS, "tls preshared", -EBADMSG,
-		  "offset 4: expected ';' between methods, got 'p'" },
+		  "offset 4: expected ';' between mechanisms, got 'p'" },
 		{ SECX_SUPPORTS, "tls\r\npreshared", -EBADMSG, "got byte 0x0d" },
 		{ SECX_SUPPORTS, "tls,preshared", -EBADMSG, "got ','" },
 		{ SECX_REQUIRES, "tls; preshared", -EBADMSG,
@@ -501,12 +523,7 @@ Test(secagree, draft_syntax_errors_are_refused_with_where_and_why)
 	memset(longrealm + 7, 'r', 64);
 	strcpy(longrealm + 71, ")");
 	strcpy(longkey, "tls=(k:abcdefghijklmnop)");
-	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		int rc = xparse(cases[i].h, cases[i].v, m, why);
-
-		cr_assert_eq(rc, cases[i].rc, "'%s': %d (%s)", cases[i].v, rc, why);
-		cr_assert(strstr(why, cases[i].why), "'%s': %s", cases[i].v, why);
-	}
+	assert_refused(cases, ARRAY_SIZE(cases), xparse);
 	/* 31 bytes fit the name, 63 the realm, 15 the keying */
 	cr_assert_eq(xparse(SECX_SUPPORTS, longname + 1, m, why), 1, "%s", why);
 	cr_assert_eq(secx_parse("tls;tls;tls", 11, m, 2, why, sizeof(why)),
@@ -549,8 +566,8 @@ Test(secagree, rfc3329_syntax_errors_are_refused_with_where_and_why)
 		{ 0, "tls;x=\"a\rb\"", -EBADMSG, "offset 8: byte 0x0d in quoted" },
 		{ 0, "tls;x=[zz]", -EBADMSG, "offset 6: bad IPv6 reference" },
 		{ 0, "tls;x=(y)", -EBADMSG, "offset 6: parameter 'x' has no value" },
-		{ 0, "tls ipsec-ike", -EBADMSG, "offset 4: expected ',' or ';'" },
-		{ 0, "tls=(r:a)", -EBADMSG, "offset 3: expected ',' or ';', got '='" },
+		{ 0, "tls ipsec-ike", -EBADMSG, "offset 4: expected ',' between mechanisms" },
+		{ 0, "tls=(r:a)", -EBADMSG, "offset 3: expected ',' between mechanisms, got '='" },
 		{ 0, longname, -EMSGSIZE, "offset 0: mechanism '" },
 		{ 0, longparams, -EMSGSIZE, "params longer than 127 bytes" },
 	};
@@ -561,12 +578,7 @@ Test(secagree, rfc3329_syntax_errors_are_refused_with_where_and_why)
 	strcpy(longparams, "ipsec-3gpp");
 	for (int k = 0; k < 13; k++)
 		strcat(longparams, ";spi-c=123");
-	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		int rc = rparse(cases[i].v, m, why);
-
-		cr_assert_eq(rc, cases[i].rc, "'%s': %d (%s)", cases[i].v, rc, why);
-		cr_assert(strstr(why, cases[i].why), "'%s': %s", cases[i].v, why);
-	}
+	assert_refused(cases, ARRAY_SIZE(cases), rparse_any);
 	cr_assert_eq(sec3329_parse("a, b, c", 7, m, 2, why, sizeof(why)),
 		     -EMSGSIZE);
 	cr_assert(strstr(why, "offset 6: more than 2 mechanisms"), "%s", why);
