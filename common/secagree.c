@@ -280,7 +280,7 @@ static bool keying_ok(const struct sec_mech *m, uint32_t keyings)
 {
 	const struct seca_row *d;
 
-	if (m->keying == SEC_K_OTHER)
+	if (m->keying == SEC_K_OTHER || m->keying >= 32)
 		return false;
 	if (m->mech != SEC_MECH_IPSEC || (keyings & (1u << m->keying)))
 		return true;

@@ -92,7 +92,8 @@ static int x_elem(struct seca_lex *l, struct sec_mech *m, size_t pos,
 	int rc;
 
 	memset(m, 0, sizeof(*m));
-	m->q = 1000 - 10 * pos; /* the draft's order is its preference */
+	/* the draft's order is its preference; lists past 100 all get 0 */
+	m->q = pos < 100 ? 1000 - 10 * pos : 0;
 	if (!len)
 		return seca_fail(l, -EBADMSG, "offset %zu: empty element: "
 				 "expected a method, got %s", at,

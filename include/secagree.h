@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Security agreement headers (common/secagree.c): the framework draft's
+ * Security agreement headers (common/secagree.c: the table, selection;
+ * secagree_x.c, secagree_3329.c: the two grammars): the framework draft's
  * X-SIP-SECURE-SUPPORTS / -REQUIRES / -METHOD (section 4.1)
  *
  *   method[=([R:realm,] [K:keying,] [M])] [; method[=(...)]]*
@@ -26,7 +27,11 @@
  * "exporter" is sipsec's keying: ESP keys from the RFC 5705 exporter of the
  * TLS session between two daemons; "psk" is HKDF from a pre-shared key
  * (framework draft section 6). Other methods (smime, chap, digest...) are
- * parsed and kept by name as SEC_MECH_OTHER, never selected.
+ * parsed and kept by name as SEC_MECH_OTHER, never selected; so is a keying
+ * the table does not name (k:kink -> SEC_K_OTHER, kept in keying_name).
+ * The draft's "ipsec" with no K: is SEC_K_DEFAULT, which RFC 3329 writes
+ * ipsec-ike and selection treats as IKE (draft 4: IKE is IPsec's default).
+ * An RFC 3329 entry without q= has q 1000 and has_q false.
  */
 #ifndef SIPSEC_SECAGREE_H
 #define SIPSEC_SECAGREE_H
@@ -107,15 +112,20 @@ bool sec_list_equal(const struct sec_mech *a, size_t na,
  * @brief Choose from the peer's offer what local policy accepts.
  * @allow, @require: bit masks of 1u << enum sec_mech_id (policy's allow and
  * require); @keyings: bit mask of 1u << enum sec_keying accepted for ipsec.
- * The highest preference wins; among equals, the peer's order. NONE is
- * chosen only when @allow has it. @return 0 with *choice, or -ENOENT with
- * why ("peer offers smime, chap; policy requires tls").
+ * The highest preference wins (q=0 is the lowest, not a refusal); among
+ * equals, the peer's order. A choice is in @allow, and in @require when
+ * @require is not 0. NONE is chosen only when nothing offered fits and
+ * @allow (and a non-zero @require) has it; OTHER and unknown keyings never.
+ * Realms are the caller's to check. @return 0 with *choice, or -ENOENT
+ * with why ("peer offers smime, chap; policy requires tls").
  */
 int sec_select(const struct sec_mech *offer, size_t n, uint32_t allow,
 	       uint32_t require, uint32_t keyings, struct sec_mech *choice,
 	       char *why, size_t wlen);
 
-/** @brief The entry for mech/keying filled in (name, q 1000). */
+/** @brief The entry for mech/keying filled in (q 1000, no has_q; name
+ * the RFC 3329 name, which is what sec3329_parse gives back, so that a list
+ * made with it compares equal to its Security-Verify echo). */
 void sec_mech_make(struct sec_mech *m, uint8_t mech, uint8_t keying);
 const char *sec_mech_name(uint8_t mech);
 

@@ -151,6 +151,20 @@ Test(secagree, draft_values_read_in_any_case_and_spacing)
 	cr_assert_eq(m[1].mech, SEC_MECH_TLS);
 }
 
+Test(secagree, draft_preference_follows_the_order_and_stops_at_zero)
+{
+	static struct sec_mech m[128];
+	char v[128 * 4 + 1] = "", why[128];
+
+	for (int k = 0; k < 120; k++)
+		strcat(v, "tls;");
+	cr_assert_eq(secx_parse(v, strlen(v), m, 128, why, sizeof(why)), 120);
+	cr_assert_eq(m[0].q, 1000);
+	cr_assert_eq(m[99].q, 10);
+	cr_assert_eq(m[100].q, 0);
+	cr_assert_eq(m[119].q, 0);
+}
+
 Test(secagree, draft_formats_with_the_suffix_and_reads_back_equal)
 {
 	static const struct {
@@ -377,6 +391,8 @@ Test(secagree, selection_honours_require_and_keyings)
 		     -ENOENT);
 	/* an unknown keying can never be set up */
 	cr_assert_eq(xparse(SECX_SUPPORTS, "ipsec=(k:kink)", m, why), 1);
+	cr_assert_eq(sec_select(m, 1, allow, 0, ~0u, &c, why, 128), -ENOENT);
+	m[0].keying = 40; /* not from a parser: still no undefined shift */
 	cr_assert_eq(sec_select(m, 1, allow, 0, ~0u, &c, why, 128), -ENOENT);
 }
 
