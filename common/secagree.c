@@ -188,10 +188,10 @@ int seca_list(struct seca_lex *l, const struct seca_list_rules *r,
 			return seca_fail(l, -EBADMSG, "offset %zu: unbalanced "
 					 "parentheses: ')' without '('", l->i);
 		if (!seca_at(l, r->sep))
-			return seca_fail(l, -EBADMSG, "offset %zu: expected '%c' "
-					 "between mechanisms, got %s", l->i,
-					 r->sep, seca_what(l, l->i, wb,
-							   sizeof(wb)));
+			return seca_fail(l, -EBADMSG, "offset %zu: expected "
+					 "'%c' between mechanisms, got %s",
+					 l->i, r->sep,
+					 seca_what(l, l->i, wb, sizeof(wb)));
 		l->i++;
 		seca_lws(l);
 		if (r->trailing_sep && l->i == l->n)
@@ -288,7 +288,8 @@ static bool keying_ok(const struct sec_mech *m, uint32_t keyings)
 	    !(d = seca_row_by_mk(m->mech, SEC_K_DEFAULT)))
 		return false;
 	for (size_t i = 0; i < NROWS; i++)
-		if (rows[i].mech == m->mech && rows[i].keying != SEC_K_DEFAULT &&
+		if (rows[i].mech == m->mech &&
+		    rows[i].keying != SEC_K_DEFAULT &&
 		    !strcmp(rows[i].rfc3329, d->rfc3329) &&
 		    (keyings & (1u << rows[i].keying)))
 			return true;

@@ -100,7 +100,8 @@ static bool is_lhex32(const char *s, size_t len)
 	if (len != 34 || s[0] != '"' || s[33] != '"')
 		return false;
 	for (size_t k = 1; k < 33; k++)
-		if (!((s[k] >= '0' && s[k] <= '9') || (s[k] >= 'a' && s[k] <= 'f')))
+		if (!((s[k] >= '0' && s[k] <= '9') ||
+		      (s[k] >= 'a' && s[k] <= 'f')))
 			return false;
 	return true;
 }
@@ -114,8 +115,9 @@ static int param(struct seca_lex *l, struct sec_mech *m)
 	int rc;
 
 	if (!len)
-		return seca_fail(l, -EBADMSG, "offset %zu: empty parameter, got "
-				 "%s", at, seca_what(l, at, wb, sizeof(wb)));
+		return seca_fail(l, -EBADMSG, "offset %zu: empty parameter, "
+				 "got %s", at,
+				 seca_what(l, at, wb, sizeof(wb)));
 	seca_lws(l);
 	if (seca_at(l, '=')) {
 		l->i++;
@@ -150,7 +152,8 @@ static int param(struct seca_lex *l, struct sec_mech *m)
 	if (len == 5 && !strncasecmp(name, "d-ver", 5) &&
 	    !is_lhex32(l->v + vat, vlen))
 		return seca_fail(l, -EBADMSG, "offset %zu: d-ver must be 32 "
-				 "lower-case hex digits in quotes", vat ? vat : at);
+				 "lower-case hex digits in quotes",
+				 vat ? vat : at);
 	if (len == 5 && (!strncasecmp(name, "d-alg", 5) ||
 			 !strncasecmp(name, "d-qop", 5)) &&
 	    (!vlen || l->v[vat] == '"' || l->v[vat] == '['))
@@ -226,7 +229,8 @@ int sec3329_format(const struct sec_mech *m, size_t n, char *buf, size_t len)
 	char qb[8];
 
 	for (size_t i = 0; i < n; i++) {
-		const struct seca_row *r = seca_row_by_mk(m[i].mech, m[i].keying);
+		const struct seca_row *r =
+			seca_row_by_mk(m[i].mech, m[i].keying);
 		const char *name = m[i].mech == SEC_MECH_OTHER ? m[i].name :
 				   r ? r->rfc3329 : NULL;
 

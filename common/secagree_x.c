@@ -136,8 +136,8 @@ static int x_elem(struct seca_lex *l, struct sec_mech *m, size_t pos,
 			return seca_fail(l, -EBADMSG, "unbalanced parentheses: "
 					 "'(' at offset %zu is not closed",
 					 open);
-		return seca_fail(l, -EBADMSG, "offset %zu: expected ',' or ')', "
-				 "got %s", l->i,
+		return seca_fail(l, -EBADMSG, "offset %zu: expected ',' or "
+				 "')', got %s", l->i,
 				 seca_what(l, l->i, wb, sizeof(wb)));
 	}
 	l->i++;

@@ -16,13 +16,13 @@
  *
  * The crypto-systems, with their names in both grammars:
  *
- *   mech       keying       draft                                 RFC 3329
- *   tls        -            tls.sec.sip.iana                      tls
- *   ipsec      ike          ipsec.sec.sip.iana=(k:ike)            ipsec-ike
- *   ipsec      manual       ipsec.sec.sip.iana=(k:manual)         ipsec-man
- *   ipsec      exporter     ipsec.sec.sip.iana=(k:exporter)       ipsec-exporter
- *   ipsec      psk          ipsec.sec.sip.iana=(k:psk)            ipsec-psk
- *   preshared  -            preshared.sec.sip.iana                preshared
+ *   mech       keying     draft                               RFC 3329
+ *   tls        -          tls.sec.sip.iana                    tls
+ *   ipsec      ike        ipsec.sec.sip.iana=(k:ike)          ipsec-ike
+ *   ipsec      manual     ipsec.sec.sip.iana=(k:manual)       ipsec-man
+ *   ipsec      exporter   ipsec.sec.sip.iana=(k:exporter)     ipsec-exporter
+ *   ipsec      psk        ipsec.sec.sip.iana=(k:psk)          ipsec-psk
+ *   preshared  -          preshared.sec.sip.iana              preshared
  *
  * "exporter" is sipsec's keying: ESP keys from the RFC 5705 exporter of the
  * TLS session between two daemons; "psk" is HKDF from a pre-shared key
