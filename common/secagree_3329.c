@@ -234,7 +234,9 @@ int sec3329_format(const struct sec_mech *m, size_t n, char *buf, size_t len)
 		const char *name = m[i].mech == SEC_MECH_OTHER ? m[i].name :
 				   r ? r->rfc3329 : NULL;
 
-		if (!name || !name[0] || (m[i].has_q && m[i].q > 1000))
+		/* as secx_format: an unknown name must stay unknown */
+		if (!name || !name[0] || (m[i].has_q && m[i].q > 1000) ||
+		    (m[i].mech == SEC_MECH_OTHER && seca_row_by_3329(name)))
 			return -EINVAL;
 		seca_put(&o, i ? ", " : "");
 		seca_put(&o, name);

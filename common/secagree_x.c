@@ -189,7 +189,10 @@ int secx_format(const struct sec_mech *m, size_t n, char *buf, size_t len)
 				     r ? r->draft : NULL;
 		const char *k = x_keying(&m[i]), *sep = "=(";
 
-		if (!method || !method[0] || !k)
+		/* An unknown method named like a known one ("ipsec" read from
+		 * RFC 3329) would change its meaning here. */
+		if (!method || !method[0] || !k ||
+		    (m[i].mech == SEC_MECH_OTHER && seca_row_by_draft(method)))
 			return -EINVAL;
 		seca_put(&o, i ? "; " : "");
 		seca_put(&o, method);

@@ -91,15 +91,18 @@ enum secx_header {
  * SECX_SUPPORTS. @return as secx_parse. */
 int secx_parse_header(enum secx_header h, const char *v, size_t n,
 		      struct sec_mech *out, size_t max, char *why, size_t wlen);
-/** @brief Format as the draft writes it; @return length, or -ENOSPC
- * (-EINVAL for an entry with no name in the draft's grammar). */
+/** @brief Format as the draft writes it; @return length, or -ENOSPC;
+ * -EINVAL for an entry with no name in this grammar, or an OTHER whose
+ * name means a known crypto-system here ("ipsec" read from RFC 3329): its
+ * meaning would change. */
 int secx_format(const struct sec_mech *m, size_t n, char *buf, size_t len);
 
 /** @brief Parse a Security-Client/-Server/-Verify value; as secx_parse. */
 int sec3329_parse(const char *v, size_t n, struct sec_mech *out, size_t max,
 		  char *why, size_t wlen);
 /** @brief Format as RFC 3329 writes it (q= only where has_q, then params
- * as written); @return length, or -ENOSPC / -EINVAL as secx_format. */
+ * as written); @return length, or -ENOSPC / -EINVAL as secx_format (ipsec
+ * with a keying the table lacks, k:kink, has no RFC 3329 name). */
 int sec3329_format(const struct sec_mech *m, size_t n, char *buf,
 		   size_t len);
 

@@ -332,6 +332,13 @@ Test(secagree, both_grammars_map_onto_the_same_mechanism_and_keying)
 	cr_assert_eq(r.mech, SEC_MECH_OTHER);
 	cr_assert_gt(secx_format(&r, 1, buf, sizeof(buf)), 0);
 	cr_assert_str_eq(buf, "smime.sec.sip.iana");
+	/* an unknown name that the other grammar knows keeps its meaning */
+	cr_assert_eq(rparse("ipsec", &r, why), 1);
+	cr_assert_eq(r.mech, SEC_MECH_OTHER);
+	cr_assert_eq(secx_format(&r, 1, buf, sizeof(buf)), -EINVAL);
+	cr_assert_eq(xparse(SECX_SUPPORTS, "ipsec-ike.sec.sip.iana", &x, why), 1);
+	cr_assert_eq(x.mech, SEC_MECH_OTHER);
+	cr_assert_eq(sec3329_format(&x, 1, buf, sizeof(buf)), -EINVAL);
 	cr_assert_str_eq(sec_mech_name(SEC_MECH_IPSEC), "ipsec");
 	cr_assert_str_eq(sec_mech_name(SEC_MECH_NONE), "none");
 }

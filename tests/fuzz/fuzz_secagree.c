@@ -57,10 +57,25 @@ static void round_trip(parse_fn parse, format_fn format, const char *v,
 	assert(nb == na);
 	assert(sec_list_equal(a, na, b, nb));
 
-	/* The other grammar and selection only must not misbehave. */
-	len = (format == secx_format ? sec3329_format : secx_format)(
-		a, na, text, sizeof(text));
+	/* In the other grammar, what it can write keeps its mechanism, and
+	 * its keying where one was named. */
+	if (format == secx_format) {
+		len = sec3329_format(a, na, text, sizeof(text));
+		nb = len < 0 ? len : sec3329_parse(text, len, b, SEC_MAX_MECHS,
+						   why, sizeof(why));
+	} else {
+		len = secx_format(a, na, text, sizeof(text));
+		nb = len < 0 ? len : secx_parse(text, len, b, SEC_MAX_MECHS,
+						why, sizeof(why));
+	}
 	assert(len >= 0 || len == -EINVAL);
+	assert(len < 0 || nb == na);
+	for (int i = 0; len >= 0 && i < na; i++) {
+		assert(a[i].mech == b[i].mech);
+		assert(a[i].mech == SEC_MECH_OTHER ||
+		       a[i].keying == SEC_K_DEFAULT ||
+		       a[i].keying == b[i].keying);
+	}
 	if (sec_select(a, na, 0xe, 0, 0x1f, &choice, why, sizeof(why)) == 0)
 		assert(choice.mech != SEC_MECH_OTHER);
 	else
