@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "secagree_int.h"
+#include "sipsec.h"
 
 /*
  * Parsing the draft takes the first row whose method matches, RFC 3329 the
@@ -31,7 +32,7 @@ static const struct seca_row rows[] = {
 	{ SEC_MECH_PRESHARED, SEC_K_DEFAULT, "preshared", NULL, "preshared" },
 };
 
-#define NROWS (sizeof(rows) / sizeof(rows[0]))
+#define NROWS ARRAY_SIZE(rows)
 
 const struct seca_row *seca_row_by_draft(const char *method)
 {
