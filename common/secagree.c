@@ -139,6 +139,10 @@ int seca_fail(struct seca_lex *l, int err, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(l->why, l->wlen, fmt, ap);
 		va_end(ap);
+		/* it quotes the peer and goes to the log: no line breaks */
+		for (char *p = l->why; *p; p++)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+				*p = '?';
 	}
 	return err;
 }

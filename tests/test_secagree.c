@@ -602,6 +602,8 @@ Test(secagree, rfc3329_syntax_errors_are_refused_with_where_and_why)
 	for (int k = 0; k < 13; k++)
 		strcat(longparams, ";spi-c=123");
 	assert_refused(cases, ARRAY_SIZE(cases), rparse_any);
+	cr_assert_eq(rparse("tls;q=\"\r\n x\"", m, why), -EBADMSG);
+	cr_assert(strstr(why, "bad qvalue '\"?? x\"'"), "%s", why);
 	cr_assert_eq(sec3329_parse("a, b, c", 7, m, 2, why, sizeof(why)),
 		     -EMSGSIZE);
 	cr_assert(strstr(why, "offset 6: more than 2 mechanisms"), "%s", why);

@@ -48,6 +48,9 @@ static void round_trip(parse_fn parse, format_fn format, const char *v,
 		assert(na == -EBADMSG || na == -EMSGSIZE);
 		assert(why[0] != '\0' && why[0] != 'x');
 		assert(memchr(why, '\0', sizeof(why)));
+		for (const char *p = why; *p; p++) /* it goes to the log */
+			assert((unsigned char)*p >= 0x20 &&
+			       (unsigned char)*p < 0x7f);
 		return;
 	}
 	assert(na >= 1 && na <= SEC_MAX_MECHS);
