@@ -188,6 +188,19 @@ void sipsec_ctl_to_sa(const struct sipsec_ctl_addr *a, struct sockaddr_storage *
 	}
 }
 
+int sipsec_sa_ip(const struct sockaddr *sa, char *buf, size_t len)
+{
+	const void *a;
+
+	if (sa->sa_family == AF_INET)
+		a = &((const struct sockaddr_in *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	else
+		return -EAFNOSUPPORT;
+	return inet_ntop(sa->sa_family, a, buf, (socklen_t)len) ? 0 : -errno;
+}
+
 uint16_t sipsec_sa_port(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)

@@ -51,6 +51,8 @@ bool sipsec_net_contains(const struct sipsec_net *net,
 int sipsec_net_format(const struct sipsec_net *net, char *buf, size_t len);
 /** @brief "198.18.0.2:5060" / "[2001:db8::2]:5060"; never fails. */
 const char *sipsec_sa_format(const struct sockaddr *sa, char *buf, size_t len);
+/** @brief The address alone, without brackets or port: 0 or -errno. */
+int sipsec_sa_ip(const struct sockaddr *sa, char *buf, size_t len);
 uint16_t sipsec_sa_port(const struct sockaddr *sa);
 void sipsec_sa_set_port(struct sockaddr_storage *ss, uint16_t port);
 struct sipsec_ctl_addr;
