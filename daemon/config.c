@@ -435,6 +435,12 @@ static const char *global_key(struct config *cfg, const char *k,
 	} else if (!strcmp(k, "max_connections")) {
 		if (sipsec_parse_u32(v, 1, 1000000, &cfg->max_conns))
 			r = "must be 1 to 1000000";
+	} else if (!strcmp(k, "cache_size")) {
+		if (sipsec_parse_u32(v, 0, 1000000, &cfg->cache_size))
+			r = "must be 0 to 1000000";
+	} else if (!strcmp(k, "cache_lifetime")) {
+		if (sipsec_parse_u32(v, 1, 86400, &cfg->cache_lifetime_s))
+			r = "must be 1 to 86400 seconds";
 	} else if (!strcmp(k, "io_uring")) {
 		r = parse_choice(v, uring_names, ARRAY_SIZE(uring_names), &i);
 		if (!r)
@@ -684,6 +690,8 @@ static void config_defaults(struct config *cfg)
 	cfg->handshake_timeout_ms = 5000;
 	cfg->max_pending = 256;
 	cfg->max_conns = 16384;
+	cfg->cache_size = 1024;
+	cfg->cache_lifetime_s = 3600;
 	cfg->io_uring = URING_AUTO;
 	strcpy(g->label, "global");
 	g->require = MECH_TLS;

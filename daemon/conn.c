@@ -170,6 +170,7 @@ void conn_close(struct conn *c, const char *reason)
 	close_fd(&c->prog_fd);
 	free(c->up);
 	free(c->down);
+	agree_end(c);
 	if (c->state != CONN_RELAY && c->state != CONN_KERNEL)
 		d->n_pending--;
 	if (c->prev)
@@ -278,7 +279,9 @@ void conn_export(const struct conn *c, struct sipsec_ctl_conn *out)
 	out->bytes_in = c->bytes_in;
 	out->bytes_out = c->bytes_out;
 	out->age_s = (uint32_t)((now_ms() - c->created_ms) / 1000);
-	out->mech = SIPSEC_MECH_TLS;
+	out->mech = c->mech ? c->mech : SIPSEC_MECH_TLS;
+	out->agreed = c->agreed;
+	out->keying = c->keying;
 	out->path = c->state == CONN_RELAY ? SIPSEC_PATH_USERSPACE :
 		    c->state == CONN_KERNEL ? SIPSEC_PATH_KERNEL :
 					      SIPSEC_PATH_NONE;

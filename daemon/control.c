@@ -88,6 +88,19 @@ static int on_hello(struct client *c, const struct sipsec_ctl_hdr *h,
 }
 
 
+struct status_to {
+	struct client *c;
+	uint32_t seq;
+};
+
+static int status_cache(void *arg, const struct sipsec_ctl_cache *e, bool last)
+{
+	struct status_to *to = arg;
+
+	return reply(to->c, SIPSEC_CTL_STATUS_CACHE, to->seq, 0,
+		     last ? 0 : SIPSEC_CTL_F_MORE, e, sizeof(*e)) ? -EIO : 0;
+}
+
 static int on_status(struct client *c, const struct sipsec_ctl_hdr *h,
 		     size_t len)
 {
@@ -110,7 +123,8 @@ static int on_status(struct client *c, const struct sipsec_ctl_hdr *h,
 	sipsec_strlcpy(st.ktls_reason, d->probe.ktls, sizeof(st.ktls_reason));
 	sipsec_strlcpy(st.esp_reason, d->probe.esp, sizeof(st.esp_reason));
 	if (reply(c, SIPSEC_CTL_STATUS, h->seq, 0,
-		  d->conns ? SIPSEC_CTL_F_MORE : 0, &st, sizeof(st)))
+		  d->conns || credcache_count() ? SIPSEC_CTL_F_MORE : 0, &st,
+		  sizeof(st)))
 		return -EIO;
 	for (struct conn *k = d->conns; k; k = k->next) {
 		struct sipsec_ctl_conn e;
@@ -122,10 +136,11 @@ static int on_status(struct client *c, const struct sipsec_ctl_hdr *h,
 				       &k->bytes_out);
 		conn_export(k, &e);
 		if (reply(c, SIPSEC_CTL_STATUS_CONN, h->seq, 0,
-			  k->next ? SIPSEC_CTL_F_MORE : 0, &e, sizeof(e)))
+			  k->next || credcache_count() ? SIPSEC_CTL_F_MORE : 0,
+			  &e, sizeof(e)))
 			return -EIO;
 	}
-	return 0;
+	return credcache_walk(status_cache, &(struct status_to){ c, h->seq });
 }
 
 /* The SIP ports of every policy, so the shim can tell a SIP connect()

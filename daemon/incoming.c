@@ -137,6 +137,8 @@ static void on_tls_accept(struct loop *lp, int fd, uint32_t ev, void *arg)
 		return;
 	}
 	SSL_set_app_data(c->ssl, c); /* ktls_keylog() finds us */
+	if (c->kernel)
+		agree_watch_records(c);
 	c->state = CONN_HANDSHAKE;
 	conn_run(c);
 }
@@ -221,9 +223,38 @@ static int check_client(struct conn *c, char *why, size_t wlen)
 	tls_describe(c->ssl, c->tls_version, sizeof(c->tls_version),
 		     c->cipher, sizeof(c->cipher));
 	sipsec_strlcpy(c->path_reason, c->ktls_reason, sizeof(c->path_reason));
-	if (c->kernel)
-		return ktls_finish(c, c->tls_fd, why, wlen);
 	return 0;
+}
+
+/* A sipsec client selected sipsec/1: agree before delivering. @return 1
+ * when the agreement runs, 0 for a standard SIPS client, -errno. */
+static int agree_or_not(struct conn *c, char *why, size_t wlen)
+{
+	const struct policy *p;
+	struct policy eff;
+	int err;
+
+	if (!agree_selected(c->ssl)) {
+		c->mech = SEC_MECH_TLS;
+		return 0;
+	}
+	if (credcache_ticket_agreed(c)) {
+		c->agreed = 2;
+		err = agree_cached_ok(c, why, wlen);
+		if (!err && credcache_issue_ticket(c, true))
+			log_debug("resumed agreement: no new ticket: %s",
+				  tls_error_string());
+		return err;
+	}
+	p = policy_find(c->d->cfg, (struct sockaddr *)&c->peer);
+	policy_effective(c->d->cfg, p ? p : policy_global(c->d->cfg), &eff);
+	err = agree_begin(c, &eff);
+	if (err) {
+		snprintf(why, wlen, "agreement: %s", strerror(-err));
+		return err;
+	}
+	c->state = CONN_AGREE;
+	return 1;
 }
 
 /* Starts our connection to the program's socket: to its own address, or
@@ -305,6 +336,32 @@ void incoming_run(struct conn *c)
 		}
 		if (!err)
 			err = check_client(c, why, sizeof(why));
+		if (!err)
+			err = agree_or_not(c, why, sizeof(why));
+		if (err < 0)
+			break;
+		if (err == 0)
+			goto deliver;
+		/* fall through */
+	case CONN_AGREE:
+		err = agree_step(c, &want);
+		if (err == -EAGAIN) {
+			conn_watch(c, want, 0);
+			return;
+		}
+		if (err) {
+			snprintf(why, sizeof(why), "agreement with %.40s: %.190s",
+				 c->agree->peer[0] ? c->agree->peer :
+				 "the client", c->agree->why);
+			break;
+		}
+		c->mech = c->agree->choice.mech;
+		c->keying = c->agree->choice.keying;
+		c->agreed = 1;
+		agree_end(c);
+	deliver:
+		if (c->kernel)
+			err = ktls_finish(c, c->tls_fd, why, sizeof(why));
 		if (!err && c->lst->dead)
 			snprintf(why, sizeof(why), "the program no longer "
 				 "listens"), err = -ECONNREFUSED;
@@ -347,12 +404,13 @@ void incoming_run(struct conn *c)
 		listener_put(d, c->lst);
 		c->lst = NULL;
 		relay_start(c);
-		log_info("from %s: %s%s, %s %s, user-space relay (kTLS %s)",
+		log_info("from %s: %s%s, %s %s, %s, user-space relay (kTLS %s)",
 			 sipsec_sa_format((struct sockaddr *)&c->peer, peer,
 					  sizeof(peer)),
 			 c->peer_name[0] ? c->peer_name : "(no name)",
 			 c->name_verified ? " verified" : " (chain verified)",
-			 c->tls_version, c->cipher, c->path_reason);
+			 c->tls_version, c->cipher, agree_describe(c),
+			 c->path_reason);
 		conn_run(c);
 		return;
 	default:
@@ -402,12 +460,13 @@ int incoming_fetch(struct daemon *d, int client_fd, uint32_t seq,
 	listener_put(d, c->lst);
 	c->lst = NULL;
 	conn_to_kernel(c);
-	log_info("from %s: %s%s, %s %s, kernel TLS (TX %s, RX %s)",
+	log_info("from %s: %s%s, %s %s, %s, kernel TLS (TX %s, RX %s)",
 		 sipsec_sa_format((struct sockaddr *)&c->peer, peer,
 				  sizeof(peer)),
 		 c->peer_name[0] ? c->peer_name : "(no name)",
 		 c->name_verified ? " verified" : " (chain verified)",
-		 c->tls_version, c->cipher, c->ktls_tx ? "on" : "off",
+		 c->tls_version, c->cipher, agree_describe(c),
+		 c->ktls_tx ? "on" : "off",
 		 c->ktls_rx ? "on" : "off");
 	return 0;
 }

@@ -8,9 +8,10 @@
  * installed here: the peer's application traffic secret comes from the
  * key log callback, the record key and IV from HKDF-Expand-Label
  * (RFC 8446 section 7.3) through OpenSSL's "TLS13-KDF", and the record
- * sequence number is the count of records OpenSSL read under that key,
- * which is 0: without read-ahead, OpenSSL stops reading at the last
- * handshake record (checked with SSL_has_pending()).
+ * sequence number is the count of records OpenSSL read under that key:
+ * without read-ahead, OpenSSL stops reading at the last handshake record
+ * (checked with SSL_has_pending()), and agree.c counts the records of
+ * the agreement that follow.
  *
  * Which AEADs the kernel has is probed once at start-up with TLS_TX on a
  * loopback TCP pair per cipher; contexts on the kernel path offer only
@@ -349,7 +350,8 @@ int ktls_finish(struct conn *c, int fd, char *why, size_t wlen)
 			goto out;
 		}
 		err = ktls_install_rx13(fd, kcipher, EVP_MD_get0_name(md),
-					c->rx_secret, c->rx_secret_len, 0);
+					c->rx_secret, c->rx_secret_len,
+					c->rx_records);
 		if (err) {
 			snprintf(why, wlen, "kTLS: TLS_RX: %s", strerror(-err));
 			goto out;

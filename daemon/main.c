@@ -334,6 +334,7 @@ int main(int argc, char **argv)
 	conn_exit(&d);
 	incoming_exit(&d);
 	relay_exit(&d);
+	credcache_flush();
 	tls_ctx_flush();
 	close(d.sig_fd);
 	loop_free(d.loop);

@@ -137,6 +137,10 @@ int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,
 		goto refuse;
 	}
 	SSL_set_app_data(c->ssl, c); /* ktls_keylog() finds us */
+	if (c->kernel)
+		agree_watch_records(c);
+	if (credcache_resume(c) < 0)
+		log_debug("to %s: cached session not usable", peer);
 	if (connect(c->tls_fd, (struct sockaddr *)&c->peer, len) < 0 &&
 	    errno != EINPROGRESS) {
 		snprintf(why, sizeof(why), "TCP connect: %s", strerror(errno));
@@ -213,10 +217,11 @@ static int finish_kernel(struct conn *c, char *why, size_t wlen)
 		return err;
 	}
 	conn_to_kernel(c);
-	log_info("to %s: %s verified, %s %s, kernel TLS (TX %s, RX %s)",
+	log_info("to %s: %s verified, %s %s, %s, kernel TLS (TX %s, RX %s)",
 		 sipsec_sa_format((struct sockaddr *)&c->peer, peer,
 				  sizeof(peer)), c->peer_name, c->tls_version,
-		 c->cipher, c->ktls_tx ? "on" : "off", c->ktls_rx ? "on" : "off");
+		 c->cipher, agree_describe(c), c->ktls_tx ? "on" : "off",
+		 c->ktls_rx ? "on" : "off");
 	return 0;
 }
 
@@ -244,11 +249,53 @@ static int finish(struct conn *c, char *why, size_t wlen)
 	close(c->prog_fd);
 	c->prog_fd = -1;
 	relay_start(c);
-	log_info("to %s: %s verified, %s %s, user-space relay (kTLS %s)",
+	log_info("to %s: %s verified, %s %s, %s, user-space relay (kTLS %s)",
 		 sipsec_sa_format((struct sockaddr *)&c->peer, peer,
 				  sizeof(peer)), c->peer_name, c->tls_version,
-		 c->cipher, c->path_reason);
+		 c->cipher, agree_describe(c), c->path_reason);
 	return 0;
+}
+
+/* The handshake is done: agree with a sipsec peer first. @return 1 when
+ * the agreement runs (CONN_AGREE), 0 to go on, -errno. */
+static int agree_or_not(struct conn *c, char *why, size_t wlen)
+{
+	const struct policy *p;
+	struct policy eff;
+	int err;
+
+	if (!agree_selected(c->ssl))
+		return 0; /* a standard SIPS server: TLS, as policy requires */
+	if (credcache_agreed(c)) {
+		err = agree_cached_ok(c, why, wlen);
+		if (err)
+			credcache_forget(c);
+		c->agreed = 2;
+		return err;
+	}
+	p = policy_find(c->d->cfg, (struct sockaddr *)&c->peer);
+	policy_effective(c->d->cfg, p ? p : policy_global(c->d->cfg), &eff);
+	err = agree_begin(c, &eff);
+	if (err) {
+		snprintf(why, wlen, "agreement: %s", c->agree ? c->agree->why :
+			 strerror(-err));
+		return err;
+	}
+	c->state = CONN_AGREE;
+	return 1;
+}
+
+/* Handshake (and agreement) done: hand over. @return 0, 1 when done
+ * (kernel path), -errno. */
+static int hand_over(struct conn *c, char *why, size_t wlen)
+{
+	int err;
+
+	if (c->kernel) {
+		err = finish_kernel(c, why, wlen);
+		return err ? err : 1;
+	}
+	return start_pairing(c, why, wlen);
 }
 
 void outgoing_run(struct conn *c)
@@ -277,15 +324,36 @@ void outgoing_run(struct conn *c)
 			conn_watch(c, want, 0);
 			return;
 		}
-		if (!err && c->kernel) {
-			err = finish_kernel(c, why, sizeof(why));
-			if (!err)
-				return;
+		if (!err)
+			err = agree_or_not(c, why, sizeof(why));
+		if (err < 0)
+			break;
+		if (err == 0) {
+			if (!c->mech)
+				c->mech = SEC_MECH_TLS;
+			goto hand_over;
+		}
+		/* fall through */
+	case CONN_AGREE:
+		err = agree_step(c, &want);
+		if (err == -EAGAIN) {
+			conn_watch(c, want, 0);
+			return;
+		}
+		if (err) {
+			snprintf(why, sizeof(why), "agreement with %.40s: %.190s",
+				 c->expect, c->agree->why);
+			credcache_forget(c);
 			break;
 		}
-		if (!err)
-			err = start_pairing(c, why, sizeof(why));
-		if (err || c->plain_fd < 0)
+		c->mech = c->agree->choice.mech;
+		c->keying = c->agree->choice.keying;
+		c->agreed = 1;
+		agree_end(c);
+		credcache_store(c);
+	hand_over:
+		err = hand_over(c, why, sizeof(why));
+		if (err < 0 || err == 1 || c->plain_fd < 0)
 			break;
 		/* fall through */
 	case CONN_PAIRING:
@@ -298,6 +366,6 @@ void outgoing_run(struct conn *c)
 	default:
 		return;
 	}
-	if (err)
+	if (err < 0)
 		conn_close(c, why);
 }

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "secagree.h"
+#include "sip.h"
 #include "sipsec.h"
 #include "sipsec_abi.h"
 #include "sipsec_ctl.h"
@@ -93,6 +95,8 @@ struct config {
 	uint32_t handshake_timeout_ms;
 	uint32_t max_pending;
 	uint32_t max_conns;
+	uint32_t cache_size; /* credential cache entries; 0: none */
+	uint32_t cache_lifetime_s;
 	enum uring_mode io_uring;
 	uid_t allow_uids[CONFIG_MAX_IDS];
 	size_t n_allow_uids;
@@ -234,6 +238,7 @@ const char *tls_error_string(void);
 enum conn_state {
 	CONN_TCP, /* outgoing: TCP connect to the peer's TLS port */
 	CONN_HANDSHAKE, /* TLS handshake */
+	CONN_AGREE, /* agreement between two daemons inside TLS */
 	CONN_PAIRING, /* outgoing: waiting for the program's relay socket */
 	CONN_DELIVER, /* incoming: connecting to the program's socket */
 	CONN_RELAY, /* user-space data path */
@@ -288,6 +293,11 @@ struct conn {
 	uint8_t rx_secret_len;
 	char ktls_reason[64]; /* why not, when the path is not the kernel */
 	uint64_t check_ms; /* CONN_KERNEL: next look for the socket */
+	uint64_t rx_records; /* read after the handshake (TLS 1.3 RX seq) */
+	/* agreement */
+	struct agree *agree; /* while CONN_AGREE */
+	uint8_t mech, keying; /* what was agreed (sec_mech_id, sec_keying) */
+	uint8_t agreed; /* 1: with a sipsec peer; 2: resumed from the cache */
 };
 
 int conn_init(struct daemon *d);
@@ -317,6 +327,84 @@ void conn_to_kernel(struct conn *c);
 int sockdiag_alive(const struct sockaddr_storage *local,
 		   const struct sockaddr_storage *peer, uint64_t *in,
 		   uint64_t *out);
+
+/* agree_msg.c: the agreement's messages, written and checked, no I/O */
+#define AGREE_ALPN "sipsec/1"
+enum agree_flow { AGREE_FLOW_TCP = 1 };
+
+struct agree {
+	bool server, refused;
+	uint8_t flow; /* enum agree_flow */
+	int step; /* client: 1 offered, 3 verified, 4 done;
+		   * server: 2 answered, 4 confirmed */
+	uint32_t allow, require, keyings; /* policy, as for sec_select() */
+	char self[64], peer[64]; /* X-SIP-SECURE-FROM / -TO */
+	char call_id[40], tag[16];
+	struct sec_mech offer[SEC_MAX_MECHS]; /* the client's */
+	size_t n_offer;
+	struct sec_mech server_list[SEC_MAX_MECHS];
+	size_t n_server;
+	struct sec_mech choice;
+	/* server: is this the identity the client's certificate proved? */
+	bool (*id_ok)(void *arg, const char *name);
+	void *id_arg;
+	char why[200]; /* the reason, when a step fails or refuses */
+	/* agree.c: one message in flight each way (the answer is written
+	 * while the message it answers is still being read from in[]) */
+	bool writing;
+	size_t in_len, out_len, out_off;
+	char in[4096], out[4096];
+};
+
+void agree_init(struct agree *a, bool server, uint8_t flow);
+/* Each returns the length of the next message in buf, or -errno with
+ * a->why. A server's refusal is a message too (a 4xx; a->refused). */
+int agree_offer(struct agree *a, char *buf, size_t len);
+int agree_answer(struct agree *a, const struct sip_msg *req, char *buf,
+		 size_t len);
+int agree_verify(struct agree *a, const struct sip_msg *resp, char *buf,
+		 size_t len);
+int agree_confirm(struct agree *a, const struct sip_msg *req, char *buf,
+		  size_t len);
+/** @return 0 when the client's agreement is complete. */
+int agree_done(struct agree *a, const struct sip_msg *resp);
+
+/* agree.c: the agreement over the TLS connection */
+void agree_ctx_setup(SSL_CTX *ctx, bool server);
+/** @brief Count records read after the handshake (kernel path). */
+void agree_watch_records(struct conn *c);
+/** @brief Whether the handshake selected ALPN sipsec/1. */
+bool agree_selected(SSL *ssl);
+int agree_begin(struct conn *c, const struct policy *eff);
+/** @brief Does policy still accept what a resumed session agreed? */
+int agree_cached_ok(struct conn *c, char *why, size_t wlen);
+/** @return 0 agreed; -EAGAIN with *want; -errno with c->agree->why. */
+int agree_step(struct conn *c, uint32_t *want);
+void agree_end(struct conn *c);
+/** @brief For log lines: how c's mechanism was settled. */
+const char *agree_describe(const struct conn *c);
+
+/* credcache.c: agreements and TLS sessions per next hop (draft 4.4) */
+struct sipsec_ctl_cache;
+void credcache_ctx_setup(SSL_CTX *ctx, bool server);
+/** @brief Client: offer the cached session. @return 1 offered, 0 none. */
+int credcache_resume(struct conn *c);
+/** @brief Client, after the handshake: 1 when the resumed session carries
+ * an agreement (c->mech, c->keying set), 0 otherwise. */
+int credcache_agreed(struct conn *c);
+/** @brief Server, after the handshake: the same, from the ticket. */
+int credcache_ticket_agreed(struct conn *c);
+/** @brief Server: a ticket with the agreement's outcome, written with the
+ * next SSL_write, or at once with @flush. */
+int credcache_issue_ticket(struct conn *c, bool flush);
+/** @brief Client: remember c's agreement for its next hop. */
+void credcache_store(struct conn *c);
+void credcache_forget(struct conn *c);
+void credcache_flush(void);
+size_t credcache_count(void);
+int credcache_walk(int (*fn)(void *arg, const struct sipsec_ctl_cache *e,
+			     bool last),
+		   void *arg);
 
 /* outgoing.c: the program connects: CONNECT from the shim */
 int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,

@@ -78,6 +78,8 @@ static SSL_CTX *ctx_build(const struct policy *eff, bool server,
 	if (ktls_suites &&
 	    ktls_ctx_setup(ctx, ktls_suites, server, why, wlen))
 		goto fail;
+	agree_ctx_setup(ctx, server);
+	credcache_ctx_setup(ctx, server);
 	if (!eff->cert || !eff->key || !eff->ca) {
 		snprintf(why, wlen, "policy [%s] has no %s", eff->label,
 			 !eff->cert ? "cert" : !eff->key ? "key" : "ca");
@@ -160,15 +162,6 @@ void tls_ctx_flush(void)
 	n_cache = 0;
 }
 
-static int sa_ip_string(const struct sockaddr *sa, char *buf, size_t len)
-{
-	const void *a = sa->sa_family == AF_INET ?
-				(const void *)&((const struct sockaddr_in *)sa)->sin_addr :
-				(const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-	return inet_ntop(sa->sa_family, a, buf, (socklen_t)len) ? 0 : -errno;
-}
-
 SSL *tls_client_new(SSL_CTX *ctx, int fd, const struct policy *eff,
 		    const struct sockaddr *peer, char *expect, size_t elen)
 {
@@ -187,7 +180,7 @@ SSL *tls_client_new(SSL_CTX *ctx, int fd, const struct policy *eff,
 	} else {
 		/* No name in policy: the certificate must name the address
 		 * the program connected to. */
-		if (sa_ip_string(peer, ip, sizeof(ip)) ||
+		if (sipsec_sa_ip(peer, ip, sizeof(ip)) ||
 		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip) != 1)
 			goto fail;
 		snprintf(expect, elen, "IP:%s", ip);

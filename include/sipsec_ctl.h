@@ -46,6 +46,9 @@ enum sipsec_ctl_type {
 	 * secret); reply: no body, the socket attached (SCM_RIGHTS), or
 	 * hdr.status -errno. The daemon then forgets the descriptor. */
 	SIPSEC_CTL_FETCH = 7,
+	/* reply part of SIPSEC_CTL_STATUS, after the connections: one
+	 * credential cache entry, struct sipsec_ctl_cache */
+	SIPSEC_CTL_STATUS_CACHE = 8,
 	SIPSEC_CTL_ERROR = 15, /* reply: no body, hdr.status = -errno */
 };
 
@@ -89,7 +92,8 @@ enum sipsec_feature {
 };
 
 /* Reply to SIPSEC_CTL_STATUS: this, then one SIPSEC_CTL_STATUS_CONN per
- * connection, every message but the last flagged SIPSEC_CTL_F_MORE. */
+ * connection and one SIPSEC_CTL_STATUS_CACHE per credential cache entry,
+ * every message but the last flagged SIPSEC_CTL_F_MORE. */
 struct sipsec_ctl_status {
 	uint32_t pid;
 	uint32_t uptime_s;
@@ -196,9 +200,29 @@ struct sipsec_ctl_conn {
 	 * change and says so, never misreads) */
 	uint8_t ktls_tx; /* 1: the kernel encrypts what the program sends */
 	uint8_t ktls_rx; /* 1: the kernel decrypts what it receives */
-	uint8_t pad[6];
+	/* the agreement (in what was padding: zero from older daemons) */
+	uint8_t agreed; /* 0: standard SIPS peer, no agreement; 1: agreed
+			 * with a sipsec peer (ALPN sipsec/1); 2: the same,
+			 * resumed from the credential cache */
+	uint8_t keying; /* enum sec_keying of the agreed mechanism */
+	uint8_t pad[4];
 	char ktls_reason[64]; /* why not, when either is off */
 };
 _Static_assert(sizeof(struct sipsec_ctl_conn) == 336, "conn size");
+
+/* One credential cache entry (daemon/credcache.c): a next hop, what was
+ * agreed with it, whether a TLS session can resume it. Never a key. */
+struct sipsec_ctl_cache {
+	struct sipsec_ctl_addr peer; /* its TLS address */
+	char name[80]; /* the identity its certificate proved */
+	uint8_t mech; /* enum sipsec_mech; NONE: no agreement (standard) */
+	uint8_t keying; /* enum sec_keying */
+	uint8_t resumable; /* 1: holds a TLS session */
+	uint8_t agreed_session; /* 1: resuming it skips the agreement */
+	uint32_t hits; /* agreements skipped thanks to it */
+	uint32_t age_s;
+	uint32_t expires_in_s;
+};
+_Static_assert(sizeof(struct sipsec_ctl_cache) == 116, "cache entry size");
 
 #endif

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The two-host demo: an unmodified SIPp UAC on h1 calls an unmodified SIPp
 # UAS on h2, both over TCP and both started with LD_PRELOAD=libsipsec.so,
-# with sipsecd on each host. Prints the calls, the mechanism and data path
-# sipsecd chose and why, and what the capture on the link between the
+# with sipsecd on each host. Prints the calls, the mechanism the two
+# daemons agreed inside TLS, the data path sipsecd chose and why, and what the capture on the link between the
 # hosts holds: cleartext SIP bytes (must be 0) and TLS bytes (must be > 0).
 #
 # Exit status 0 when every call completed with 0 cleartext SIP bytes and
-# TLS bytes > 0 on the wire; 1 otherwise; 77 when it cannot run here.
+# TLS bytes > 0 on the wire, and both daemons agreed with each other; 1 otherwise; 77 when it cannot run here.
 #
 # Environment: CALLS (20), RATE calls/s (10), FAMILY 4 or 6 (4),
 # SIPSEC_DEMO_LAB lab name (demo), SIPSEC_DEMO_CONF a file of settings
@@ -102,13 +102,17 @@ attempted, ok, failed = last(f"{work}/uac.csv", "OutgoingCall(C)",
 cnt = json.load(open(f"{work}/count.json"))
 sip, tls = cnt["sip"]["bytes"], cnt["tls"]["bytes"]
 print(f"calls        {attempted} attempted, {ok} completed, {failed} failed (SIPp exit {uac_rc})")
+agreed = 0
 for host in ("h1", "h2"):
     try:
         st = json.load(open(f"{work}/{host}-status.json"))
     except (OSError, ValueError):
         print(f"{host}           no status"); continue
     for c in st["connections"][:1]:
+        # Two sipsec daemons agree inside TLS (ALPN sipsec/1).
+        agreed += c.get("agreement") in ("agreed", "cached")
         print(f"{host} sipsecd  {c['direction']} {c['peer']}: {c['mechanism']} "
+              f"({c.get('agreement', '?')}) "
               f"{c['tls_version']} {c['cipher']}, peer {c['peer_name'] or '-'}"
               f"{' verified' if c['name_verified'] else ' (chain verified)'},"
               f" data path {c['data_path']} (kTLS: {c['data_path_reason']}),"
@@ -117,7 +121,10 @@ for host in ("h1", "h2"):
         print(f"{host} sipsecd  no connection at the time of the look")
 print(f"wire         cleartext SIP bytes {sip}, TLS bytes {tls} "
       f"({cnt['frames']} frames captured on the link)")
-good = uac_rc == 0 and attempted == calls and ok == calls and sip == 0 and tls > 0
+good = (uac_rc == 0 and attempted == calls and ok == calls and sip == 0
+        and tls > 0 and agreed == 2)
+if agreed != 2:
+    print(f"agreement    only {agreed} of 2 daemons agreed with the other")
 print("result       " + ("PASS: every call protected, nothing in cleartext"
                          if good else "FAIL"))
 sys.exit(0 if good else 1)

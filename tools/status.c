@@ -24,8 +24,17 @@ static void usage(FILE *f)
 "    Prints the daemon (version, pid, uptime, configuration), what the\n"
 "    kernel offers and which data path each protocol takes and why, then\n"
 "    one line per protected connection: peer, the name verified in its\n"
-"    certificate, mechanism, data path and why, TLS version and cipher,\n"
-"    bytes each way and age. With --json, one JSON object.\n");
+"    certificate, mechanism, how it was settled (AGREE: 'agreed' with a\n"
+"    sipsec peer inside TLS, 'cached' from an earlier agreement, 'sips'\n"
+"    for a standard SIP-over-TLS peer), data path and why, TLS version\n"
+"    and cipher, bytes each way and age.\n"
+"\n"
+"    The credential cache follows: per next hop (TLS address and the\n"
+"    identity its certificate proved), the mechanism agreed, whether a TLS\n"
+"    session is held to resume it, whether resuming skips the agreement,\n"
+"    how often it did, age and time left. Keys are never shown.\n"
+"\n"
+"    With --json, one JSON object.\n");
 }
 
 static const char *mech_str(unsigned m)
@@ -35,11 +44,37 @@ static const char *mech_str(unsigned m)
 	return m < 4 ? s[m] : "?";
 }
 
+/* How the mechanism was settled: agreed with a sipsec peer inside TLS,
+ * resumed from the credential cache, or a standard SIPS peer. */
+static const char *agreed_str(unsigned a)
+{
+	static const char *const s[] = { "sips", "agreed", "cached" };
+
+	return a < 3 ? s[a] : "?";
+}
+
 static const char *path_str(unsigned p)
 {
 	static const char *const s[] = { "none", "kernel", "user-space" };
 
 	return p < 3 ? s[p] : "?";
+}
+
+/* The whole STATUS reply. */
+struct reply {
+	struct sipsec_ctl_status st;
+	struct sipsec_ctl_conn conns[65536];
+	size_t n;
+	struct sipsec_ctl_cache cache[4096];
+	size_t n_cache;
+};
+
+static const char *keying_str(unsigned k)
+{
+	static const char *const s[] = { "", "ike", "manual", "exporter",
+					 "psk", "other" };
+
+	return k < 6 ? s[k] : "?";
 }
 
 static void addr_str(const struct sipsec_ctl_addr *a, char *buf, size_t len)
@@ -51,9 +86,33 @@ static void addr_str(const struct sipsec_ctl_addr *a, char *buf, size_t len)
 	sipsec_sa_format((struct sockaddr *)&ss, buf, len);
 }
 
-static void print_text(const struct sipsec_ctl_status *st,
-		       const struct sipsec_ctl_conn *conns, size_t n)
+static void print_cache(const struct reply *r)
 {
+	if (!r->n_cache)
+		return;
+	printf("\n%-28s %-24s %-6s %-9s %-7s %-7s %6s %8s %8s\n", "NEXT HOP",
+	       "NAME", "MECH", "KEYING", "SESSION", "AGREED", "HITS", "AGE",
+	       "EXPIRES");
+	for (size_t i = 0; i < r->n_cache; i++) {
+		const struct sipsec_ctl_cache *e = &r->cache[i];
+		char peer[64];
+
+		addr_str(&e->peer, peer, sizeof(peer));
+		printf("%-28s %-24s %-6s %-9s %-7s %-7s %6u %7us %7us\n", peer,
+		       e->name, e->mech ? mech_str(e->mech) : "-",
+		       e->keying ? keying_str(e->keying) : "-",
+		       e->resumable ? "yes" : "no",
+		       e->agreed_session ? "yes" : "no", e->hits, e->age_s,
+		       e->expires_in_s);
+	}
+}
+
+static void print_text(const struct reply *r)
+{
+	const struct sipsec_ctl_status *st = &r->st;
+	const struct sipsec_ctl_conn *conns = r->conns;
+	size_t n = r->n;
+
 	printf("%s, pid %u, up %us, events: %s\n", st->software, st->pid,
 	       st->uptime_s, st->loop_backend);
 	printf("config      %s (%u peer/realm sections)\n", st->config_path,
@@ -65,20 +124,25 @@ static void print_text(const struct sipsec_ctl_status *st,
 	       st->features & SIPSEC_FEAT_BPF_TC ? "yes" : "no",
 	       st->features & SIPSEC_FEAT_BTF ? "yes" : "no");
 	printf("connections %u\n", st->n_conns);
+	printf("cache       %zu next hop%s\n", r->n_cache,
+	       r->n_cache == 1 ? "" : "s");
+	print_cache(r);
 	if (!n)
 		return;
-	printf("\n%-4s %-28s %-24s %-3s %-5s %-10s %-8s %-22s %-3s %-3s %10s "
-	       "%10s %6s  %s\n", "DIR", "PEER", "NAME", "OK", "MECH", "PATH",
+	printf("\n%-4s %-28s %-24s %-3s %-5s %-6s %-10s %-8s %-22s %-3s %-3s "
+	       "%10s %10s %6s  %s\n", "DIR", "PEER", "NAME", "OK", "MECH",
+	       "AGREE", "PATH",
 	       "TLS", "CIPHER", "KTX", "KRX", "IN", "OUT", "AGE", "WHY");
 	for (size_t i = 0; i < n; i++) {
 		const struct sipsec_ctl_conn *c = &conns[i];
 		char peer[64];
 
 		addr_str(&c->peer, peer, sizeof(peer));
-		printf("%-4s %-28s %-24s %-3s %-5s %-10s %-8s %-22s %-3s %-3s "
-		       "%10llu %10llu %5us  %s\n", c->outgoing ? "out" : "in",
-		       peer, c->peer_name, c->name_verified ? "yes" : "no",
-		       mech_str(c->mech), path_str(c->path), c->tls_version,
+		printf("%-4s %-28s %-24s %-3s %-5s %-6s %-10s %-8s %-22s %-3s "
+		       "%-3s %10llu %10llu %5us  %s\n",
+		       c->outgoing ? "out" : "in", peer, c->peer_name,
+		       c->name_verified ? "yes" : "no", mech_str(c->mech),
+		       agreed_str(c->agreed), path_str(c->path), c->tls_version,
 		       c->cipher, c->ktls_tx ? "on" : "off",
 		       c->ktls_rx ? "on" : "off",
 		       (unsigned long long)c->bytes_in,
@@ -87,9 +151,11 @@ static void print_text(const struct sipsec_ctl_status *st,
 	}
 }
 
-static void print_json(const struct sipsec_ctl_status *st,
-		       const struct sipsec_ctl_conn *conns, size_t n)
+static void print_json(const struct reply *r)
 {
+	const struct sipsec_ctl_status *st = &r->st;
+	const struct sipsec_ctl_conn *conns = r->conns;
+	size_t n = r->n;
 	FILE *f = stdout;
 
 	fputc('{', f);
@@ -124,6 +190,7 @@ static void print_json(const struct sipsec_ctl_status *st,
 		json_kv_str(f, "peer_name", c->peer_name, true);
 		json_kv_bool(f, "name_verified", c->name_verified, true);
 		json_kv_str(f, "mechanism", mech_str(c->mech), true);
+		json_kv_str(f, "agreement", agreed_str(c->agreed), true);
 		json_kv_str(f, "data_path", path_str(c->path), true);
 		json_kv_str(f, "data_path_reason", c->path_reason, true);
 		json_kv_str(f, "tls_version", c->tls_version, true);
@@ -136,19 +203,38 @@ static void print_json(const struct sipsec_ctl_status *st,
 		json_kv_u64(f, "age_s", c->age_s, false);
 		fputc('}', f);
 	}
+	fprintf(f, "],\"cache\":[");
+	for (size_t i = 0; i < r->n_cache; i++) {
+		const struct sipsec_ctl_cache *e = &r->cache[i];
+		char peer[64];
+
+		addr_str(&e->peer, peer, sizeof(peer));
+		fprintf(f, "%s{", i ? "," : "");
+		json_kv_str(f, "next_hop", peer, true);
+		json_kv_str(f, "name", e->name, true);
+		json_kv_str(f, "mechanism", e->mech ? mech_str(e->mech) : "",
+			    true);
+		json_kv_str(f, "keying", keying_str(e->keying), true);
+		json_kv_bool(f, "session", e->resumable, true);
+		json_kv_bool(f, "agreed_session", e->agreed_session, true);
+		json_kv_u64(f, "hits", e->hits, true);
+		json_kv_u64(f, "age_s", e->age_s, true);
+		json_kv_u64(f, "expires_in_s", e->expires_in_s, false);
+		fputc('}', f);
+	}
 	fprintf(f, "]}\n");
 }
 
-/* Collects the STATUS reply: one status message, then connections. */
-static int fetch(int fd, struct sipsec_ctl_status *st,
-		 struct sipsec_ctl_conn *conns, size_t cap, size_t *n)
+/* Collects the STATUS reply: one status message, then connections and
+ * cache entries. */
+static int fetch(int fd, struct reply *r)
 {
 	char buf[SIPSEC_CTL_MAX_MSG];
 	struct sipsec_ctl_hdr h;
 	bool first = true;
 	int err, rfd;
 
-	*n = 0;
+	r->n = r->n_cache = 0;
 	err = sipsec_ctl_send(fd, SIPSEC_CTL_STATUS, 2, 0, 0, NULL, 0, -1);
 	if (err)
 		return err;
@@ -165,17 +251,23 @@ static int fetch(int fd, struct sipsec_ctl_status *st,
 		if (h.status)
 			return h.status;
 		if (first) {
-			if (h.type != SIPSEC_CTL_STATUS || body != sizeof(*st))
+			if (h.type != SIPSEC_CTL_STATUS ||
+			    body != sizeof(r->st))
 				return -EBADMSG;
-			memcpy(st, buf + sizeof(h), sizeof(*st));
+			memcpy(&r->st, buf + sizeof(h), sizeof(r->st));
 			first = false;
+		} else if (h.type == SIPSEC_CTL_STATUS_CONN &&
+			   body == sizeof(r->conns[0])) {
+			if (r->n < ARRAY_SIZE(r->conns))
+				memcpy(&r->conns[r->n++], buf + sizeof(h),
+				       sizeof(r->conns[0]));
+		} else if (h.type == SIPSEC_CTL_STATUS_CACHE &&
+			   body == sizeof(r->cache[0])) {
+			if (r->n_cache < ARRAY_SIZE(r->cache))
+				memcpy(&r->cache[r->n_cache++],
+				       buf + sizeof(h), sizeof(r->cache[0]));
 		} else {
-			if (h.type != SIPSEC_CTL_STATUS_CONN ||
-			    body != sizeof(*conns))
-				return -EBADMSG;
-			if (*n < cap)
-				memcpy(&conns[(*n)++], buf + sizeof(h),
-				       sizeof(*conns));
+			return -EBADMSG;
 		}
 	} while (h.flags & SIPSEC_CTL_F_MORE);
 	return 0;
@@ -183,9 +275,7 @@ static int fetch(int fd, struct sipsec_ctl_status *st,
 
 int cmd_status(const struct ctl_opts *o, int argc, char **argv)
 {
-	static struct sipsec_ctl_conn conns[65536];
-	struct sipsec_ctl_status st;
-	size_t n = 0;
+	static struct reply r;
 	int fd, err;
 
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -199,15 +289,15 @@ int cmd_status(const struct ctl_opts *o, int argc, char **argv)
 	fd = ctl_open(o);
 	if (fd < 0)
 		return 1;
-	err = fetch(fd, &st, conns, ARRAY_SIZE(conns), &n);
+	err = fetch(fd, &r);
 	close(fd);
 	if (err) {
 		fprintf(stderr, "sipsecctl status: %s\n", strerror(-err));
 		return 1;
 	}
 	if (o->json)
-		print_json(&st, conns, n);
+		print_json(&r);
 	else
-		print_text(&st, conns, n);
+		print_text(&r);
 	return 0;
 }
