@@ -45,6 +45,12 @@ struct cred {
 
 static struct cred *head, *tail;
 static size_t n_creds;
+static uint64_t (*clock_ms)(void) = now_ms;
+
+void credcache_set_clock(uint64_t (*fn)(void))
+{
+	clock_ms = fn ? fn : now_ms;
+}
 
 static bool same_peer(const struct cred *e, const struct sockaddr_storage *p,
 		      const char *name)
@@ -111,7 +117,7 @@ static struct cred *lookup(const struct sockaddr_storage *peer,
 static struct cred *get(struct daemon *d, const struct sockaddr_storage *peer,
 			const char *name)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_ms();
 	struct cred *e = lookup(peer, name, now);
 
 	if (e)
@@ -134,7 +140,7 @@ static struct cred *get(struct daemon *d, const struct sockaddr_storage *peer,
 
 int credcache_resume(struct conn *c)
 {
-	struct cred *e = lookup(&c->peer, c->expect, now_ms());
+	struct cred *e = lookup(&c->peer, c->expect, clock_ms());
 
 	if (!e || !e->sess)
 		return 0;
@@ -171,7 +177,7 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 
 int credcache_agreed(struct conn *c)
 {
-	struct cred *e = lookup(&c->peer, c->expect, now_ms());
+	struct cred *e = lookup(&c->peer, c->expect, clock_ms());
 
 	if (!e || !e->agreed_session || !SSL_session_reused(c->ssl) ||
 	    !e->mech)
@@ -194,7 +200,7 @@ void credcache_store(struct conn *c)
 
 void credcache_forget(struct conn *c)
 {
-	struct cred *e = lookup(&c->peer, c->expect, now_ms());
+	struct cred *e = lookup(&c->peer, c->expect, clock_ms());
 
 	if (e)
 		drop(e);
@@ -293,7 +299,7 @@ int credcache_walk(int (*fn)(void *arg, const struct sipsec_ctl_cache *e,
 			     bool last),
 		   void *arg)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_ms();
 
 	for (struct cred *e = head; e; e = e->next) {
 		struct sipsec_ctl_cache o = { 0 };
@@ -319,4 +325,16 @@ int credcache_walk(int (*fn)(void *arg, const struct sipsec_ctl_cache *e,
 size_t credcache_count(void)
 {
 	return n_creds;
+}
+
+int credcache_lookup(const struct sockaddr_storage *peer, const char *name,
+		     uint8_t *mech, uint8_t *keying)
+{
+	struct cred *e = lookup(peer, name, clock_ms());
+
+	if (!e)
+		return -ENOENT;
+	*mech = e->mech;
+	*keying = e->keying;
+	return 0;
 }

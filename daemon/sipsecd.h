@@ -402,6 +402,11 @@ void credcache_store(struct conn *c);
 void credcache_forget(struct conn *c);
 void credcache_flush(void);
 size_t credcache_count(void);
+/** @brief What is cached for a next hop: 0, or -ENOENT (none, expired). */
+int credcache_lookup(const struct sockaddr_storage *peer, const char *name,
+		     uint8_t *mech, uint8_t *keying);
+/** @brief Tests: the clock entries age by (NULL: the monotonic one). */
+void credcache_set_clock(uint64_t (*fn)(void));
 int credcache_walk(int (*fn)(void *arg, const struct sipsec_ctl_cache *e,
 			     bool last),
 		   void *arg);

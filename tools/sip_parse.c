@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "secagree.h"
 #include "sip.h"
 #include "sipsecctl.h"
 
@@ -29,7 +30,13 @@ static void usage(FILE *f)
 "    sipsec's parser makes of it: the start line, each header with the\n"
 "    name sipsec knows it by (compact forms such as 'v' or 'l' fold into\n"
 "    their long names) and its value as written, the body's length, and\n"
-"    for a multipart/mixed body each part with its headers. Otherwise it\n"
+"    for a multipart/mixed body each part with its headers. The security\n"
+"    agreement headers (X-SIP-SECURE-SUPPORTS, -REQUIRES, -METHOD of the\n"
+"    framework draft; Security-Client, -Server, -Verify of RFC 3329) are\n"
+"    parsed with their grammar, each mechanism on a line starting '='\n"
+"    (crypto-system, name, keying, preference, realm, M for mutual\n"
+"    authentication); one that does not parse rejects the message.\n"
+"    Otherwise it\n"
 "    prints \"rejected: \" and the reason, naming the line and the fault,\n"
 "    or the limit that was hit.\n"
 "\n"
@@ -55,6 +62,85 @@ static void usage(FILE *f)
 "    0 accepted; 1 rejected (or stdin unreadable); 2 bad usage.\n",
 		SIP_MAX_HEAD, SIP_MAX_HEADERS, SIP_MAX_BODY, SIP_MAX_PARTS,
 		SIP_MAX_PART_HEADERS, INPUT_MAX);
+}
+
+/* A security-agreement header, parsed with its grammar: the draft's for
+ * X-SIP-SECURE-SUPPORTS/-REQUIRES/-METHOD, RFC 3329's for Security-*.
+ * @return the mechanisms, 0 for another header, -errno with why. */
+static int sec_header(const struct sip_header *h, struct sec_mech *m,
+		      char *why, size_t wlen)
+{
+	switch (h->id) {
+	case SIP_H_X_SECURE_SUPPORTS:
+		return secx_parse_header(SECX_SUPPORTS, h->value.p, h->value.n,
+					 m, SEC_MAX_MECHS, why, wlen);
+	case SIP_H_X_SECURE_REQUIRES:
+		return secx_parse_header(SECX_REQUIRES, h->value.p, h->value.n,
+					 m, SEC_MAX_MECHS, why, wlen);
+	case SIP_H_X_SECURE_METHOD:
+		return secx_parse_header(SECX_METHOD, h->value.p, h->value.n,
+					 m, SEC_MAX_MECHS, why, wlen);
+	case SIP_H_SECURITY_CLIENT:
+	case SIP_H_SECURITY_SERVER:
+	case SIP_H_SECURITY_VERIFY:
+		return sec3329_parse(h->value.p, h->value.n, m, SEC_MAX_MECHS,
+				     why, wlen);
+	default:
+		return 0;
+	}
+}
+
+/* The first security header that does not parse: its reason. */
+static const char *sec_headers_check(const struct sip_header *h, size_t n,
+				     char *why, size_t wlen)
+{
+	struct sec_mech m[SEC_MAX_MECHS];
+	char w[200];
+
+	for (size_t i = 0; i < n; i++) {
+		if (sec_header(&h[i], m, w, sizeof(w)) >= 0)
+			continue;
+		snprintf(why, wlen, "%.*s: %s", (int)h[i].name.n, h[i].name.p,
+			 w);
+		return why;
+	}
+	return NULL;
+}
+
+static void text_mechs(const struct sip_header *h, const char *indent)
+{
+	struct sec_mech m[SEC_MAX_MECHS];
+	char w[200];
+	int n = sec_header(h, m, w, sizeof(w));
+
+	for (int i = 0; i < n; i++)
+		printf("%s  = %-9s %s%s%s q=%u%s%s%s\n", indent,
+		       sec_mech_name(m[i].mech), m[i].name,
+		       m[i].keying_name[0] ? " k:" : "", m[i].keying_name,
+		       m[i].q, m[i].realm[0] ? " r:" : "", m[i].realm,
+		       m[i].mutual ? " M" : "");
+}
+
+static void json_mechs(const struct sip_header *h)
+{
+	struct sec_mech m[SEC_MAX_MECHS];
+	char w[200];
+	int n = sec_header(h, m, w, sizeof(w));
+
+	if (n <= 0)
+		return;
+	printf(",\"mechanisms\":[");
+	for (int i = 0; i < n; i++) {
+		printf("%s{", i ? "," : "");
+		json_kv_str(stdout, "mechanism", sec_mech_name(m[i].mech), true);
+		json_kv_str(stdout, "name", m[i].name, true);
+		json_kv_str(stdout, "keying", m[i].keying_name, true);
+		json_kv_str(stdout, "realm", m[i].realm, true);
+		json_kv_bool(stdout, "mutual", m[i].mutual, true);
+		json_kv_u64(stdout, "q", m[i].q, false);
+		putchar('}');
+	}
+	putchar(']');
 }
 
 static void text_value(struct sip_str v)
@@ -83,6 +169,7 @@ static void text_headers(const struct sip_header *h, size_t n,
 		       (int)h[i].name.n, h[i].name.p);
 		text_value(h[i].value);
 		putchar('\n');
+		text_mechs(&h[i], indent);
 	}
 }
 
@@ -96,6 +183,7 @@ static void json_headers(const struct sip_header *h, size_t n)
 		json_strn(stdout, h[i].name.p, h[i].name.n);
 		printf(",\"value\":");
 		json_strn(stdout, h[i].value.p, h[i].value.n);
+		json_mechs(&h[i]);
 		putchar('}');
 	}
 	putchar(']');
@@ -123,7 +211,7 @@ static void print_text(const struct sip_msg *m, size_t in,
 	if (m->len < in)
 		printf("trailing %zu bytes after the message\n", in - m->len);
 	if (mwhy)
-		printf("rejected: multipart: %s\n", mwhy);
+		printf("rejected: %s\n", mwhy);
 }
 
 static void print_json(const struct sip_msg *m, size_t in,
@@ -186,6 +274,7 @@ int cmd_sip_parse(const struct ctl_opts *o, int argc, char **argv)
 	enum sip_framing framing = SIP_STREAM;
 	bool json = o->json;
 	char why[256], mwhy[256];
+	const char *bad;
 	size_t in = 0;
 	int opt, err, n;
 
@@ -230,11 +319,16 @@ int cmd_sip_parse(const struct ctl_opts *o, int argc, char **argv)
 		return 1;
 	}
 	n = sip_multipart(&m, parts, SIP_MAX_PARTS, mwhy, sizeof(mwhy));
+	bad = n < 0 && n != -ENOMSG ? mwhy : NULL;
+	/* A security header sipsecd could not read rejects the message. */
+	if (!bad)
+		bad = sec_headers_check(m.hdr, m.n_hdr, mwhy, sizeof(mwhy));
+	for (int i = 0; !bad && i < n; i++)
+		bad = sec_headers_check(parts[i].hdr, parts[i].n_hdr, mwhy,
+					sizeof(mwhy));
 	if (json)
-		print_json(&m, in, parts, n, n < 0 && n != -ENOMSG ? mwhy :
-		 NULL);
+		print_json(&m, in, parts, n, bad);
 	else
-		print_text(&m, in, parts, n, n < 0 && n != -ENOMSG ? mwhy :
-		 NULL);
-	return n < 0 && n != -ENOMSG ? 1 : 0;
+		print_text(&m, in, parts, n, bad);
+	return bad ? 1 : 0;
 }

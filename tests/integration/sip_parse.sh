@@ -2,7 +2,8 @@
 # `sipsecctl sip-parse` as a user runs it: the seed messages of the SIP
 # fuzz target are accepted (exit 0) with their headers listed, a stream
 # cut short is "incomplete" (exit 1), garbage is rejected with its reason
-# (exit 1), input past the limits is refused without being read whole,
+# (exit 1), security-agreement headers are read with their grammars (and
+# one that does not parse rejects the message), input past the limits is refused without being read whole,
 # --json is valid JSON, and a stray argument is a usage error (exit 2).
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,6 +32,10 @@ check "invite on a stream" 0 "Content-Length         Content-Length: 4" \
 	sh -c '"$0" sip-parse < "$1"' "$ctl" "$seeds/invite"
 check "multipart parts" 0 "part 2: 2 headers" \
 	sh -c '"$0" sip-parse < "$1"' "$ctl" "$seeds/multipart"
+check "security headers, both grammars" 0 "= ipsec     ipsec-ike k:ike q=100" \
+	sh -c 'printf "OPTIONS sip:p2@mtcc.com SIP/2.0\r\nX-SIP-SECURE-SUPPORTS: tls.sec.sip.iana; ipsec.sec.sip.iana=(r:mtcc.com, k:IKE)\r\nSecurity-Client: tls;q=0.5, ipsec-ike;q=0.1\r\nContent-Length: 0\r\n\r\n" | "$0" sip-parse' "$ctl"
+check "a Requires with two methods" 1 "takes exactly one method" \
+	sh -c 'printf "SIP/2.0 494 Security Agreement Required\r\nX-SIP-SECURE-REQUIRES: tls.sec.sip.iana; ipsec.sec.sip.iana\r\nContent-Length: 0\r\n\r\n" | "$0" sip-parse' "$ctl"
 check "a cut stream" 1 "rejected: incomplete: the body has" \
 	sh -c 'head -c -2 "$1" | "$0" sip-parse' "$ctl" "$seeds/invite"
 check "no Content-Length on a stream" 1 "no Content-Length" \
