@@ -22,7 +22,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB_SH=$REPO/scripts/lab.sh
 PP=$REPO/build/bench/pingpong
 SHIM=$REPO/build/libsipsec.so
-OUT=$REPO/bench/results
+OUT=${SIPSEC_BENCH_OUT:-$REPO/bench/results}
 ROUNDS=5
 QUICK=0
 while (($#)); do
@@ -60,10 +60,14 @@ N_RR=$((QUICK ? 3000 : 10000))
 N_STREAM=$((QUICK ? 5000 : 20000))
 N_CONN=$((QUICK ? 100 : 300))
 
-lab up >/dev/null
+# h3 is h1's twin with the credential cache off: every connection from it
+# is a full handshake and a full agreement; h1 resumes from its cache.
+lab up --hosts 3 >/dev/null
 a2=$(lab addr h2)
 lab daemon h1 >/dev/null
 lab daemon h2 >/dev/null
+printf '[global]\ncache_size = 0\n' >"$work/nocache.conf"
+lab daemon h3 --conf-append "$work/nocache.conf" >/dev/null
 certs=$(lab dir)/certs
 
 # Servers on h2: plaintext :7000, sipsec :5060 (under the shim), stunnel
@@ -105,8 +109,10 @@ target() {
 run_pp() { # contender mode args...
 	local c=$1 mode=$2; shift 2
 	local t
-	read -r -a t <<<"$(target "$c")"
-	if [[ $c == sipsec ]]; then
+	read -r -a t <<<"$(target "${c%-full}")"
+	if [[ $c == sipsec-full ]]; then
+		in_h h3 env LD_PRELOAD="$SHIM" "$PP" "$mode" "${t[@]}" "$@"
+	elif [[ $c == sipsec ]]; then
 		in_h h1 env LD_PRELOAD="$SHIM" "$PP" "$mode" "${t[@]}" "$@"
 	else
 		in_h h1 "$PP" "$mode" "${t[@]}" "$@"
@@ -123,12 +129,17 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		rec "rr $c $(run_pp "$c" client "$N_RR" 1024)"
 		rec "stream $c $(run_pp "$c" stream "$N_STREAM" 1024)"
 		[[ $c == plain ]] || rec "conn $c $(run_pp "$c" connect "$N_CONN" 1024)"
+		[[ $c == sipsec ]] && rec "conn sipsec-full $(run_pp sipsec-full connect "$N_CONN" 1024)"
 	done
 	order=("${order[@]:1}" "${order[0]}") # rotate who goes first
 	st=$(in_h h1 timeout 20 openssl s_time -connect "$a2:7444" -new -time 3 \
 		-cert "$certs/h1.sipsec.test.pem" -key "$certs/h1.sipsec.test.key" 2>/dev/null |
 		sed -n 's/.*connections in .* \([0-9.]*\) connections\/user sec.*/\1/p; s/^\([0-9]*\) connections in \([0-9.]*\) real seconds.*/real \1 \2/p' | tail -1)
 	rec "stime openssl $st"
+	st=$(in_h h1 timeout 20 openssl s_time -connect "$a2:7444" -reuse -time 3 \
+		-cert "$certs/h1.sipsec.test.pem" -key "$certs/h1.sipsec.test.key" 2>/dev/null |
+		sed -n 's/^\([0-9]*\) connections in \([0-9.]*\) real seconds.*/real \1 \2/p' | tail -1)
+	rec "stime-reuse openssl $st"
 	rec "passthru plain $(in_h h1 "$PP" passthru 20000)"
 	rec "passthru shim $(in_h h1 env LD_PRELOAD="$SHIM" SIPSEC_SIP_PORTS=5060 "$PP" passthru 20000)"
 done

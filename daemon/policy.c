@@ -108,9 +108,14 @@ static const char *const idcheck_str[] = { "enforce", "log", "off" };
 void policy_dump(const struct config *cfg, FILE *f)
 {
 	fprintf(f, "host name        %s\ncontrol socket   %s (%zu users, "
-		"%zu groups allowed besides root)\n\n",
+		"%zu groups allowed besides root)\n",
 		cfg->host_name[0] ? cfg->host_name : "-", cfg->ctl_name,
 		cfg->n_allow_uids, cfg->n_allow_gids);
+	if (cfg->cache_size)
+		fprintf(f, "credential cache %u next hops, %u s each\n\n",
+			cfg->cache_size, cfg->cache_lifetime_s);
+	else
+		fprintf(f, "credential cache off\n\n");
 	for (size_t i = 0; i < cfg->n_pol; i++) {
 		struct policy eff;
 		char req[64], allow[64], net[64];
