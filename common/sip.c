@@ -420,7 +420,7 @@ int sip_parse(const char *buf, size_t len, enum sip_framing framing,
 	avail = (size_t)(end - p);
 	m->len = skipped; /* what -EAGAIN lets the caller drop */
 	if (!avail || (avail == 1 && *p == '\r')) {
-		if (framing == SIP_STREAM)
+		if (framing != SIP_DGRAM)
 			return sip_fail(why, wlen, -EAGAIN, "no message yet "
 					"(%zu bytes of keep-alive)", skipped);
 		return sip_fail(why, wlen, -EBADMSG, "no message, only CRLF "
@@ -444,7 +444,7 @@ int sip_parse(const char *buf, size_t len, enum sip_framing framing,
 			return sip_fail(why, wlen, -EMSGSIZE, "start line and "
 					"headers longer than SIP_MAX_HEAD (%d "
 					"bytes)", SIP_MAX_HEAD);
-		if (framing == SIP_STREAM)
+		if (framing != SIP_DGRAM)
 			return sip_fail(why, wlen, -EAGAIN, "the headers have "
 					"not ended (%zu bytes so far)", avail);
 		return sip_fail(why, wlen, -EBADMSG, "line %u: the datagram "
@@ -459,12 +459,17 @@ int sip_parse(const char *buf, size_t len, enum sip_framing framing,
 		return sip_fail(why, wlen, -EMSGSIZE, "Content-Length is more "
 				"than SIP_MAX_BODY (%d bytes)", SIP_MAX_BODY);
 	rest = (size_t)(end - hs.end);
-	if (framing == SIP_STREAM) {
+	if (framing != SIP_DGRAM) {
 		/* RFC 3261 18.3: mandatory on a stream, it is the framing */
 		if (!has_cl)
 			return sip_fail(why, wlen, -EBADMSG, "no "
 					"Content-Length (mandatory on a "
 					"stream)");
+		if (framing == SIP_STREAM_HEAD) {
+			m->body = (struct sip_str){ NULL, cl };
+			m->len = (size_t)(hs.end - buf);
+			return 0;
+		}
 		if (rest < cl)
 			return sip_fail(why, wlen, -EAGAIN, "the body has %zu "
 					"of %zu bytes", rest, cl);

@@ -207,6 +207,8 @@ void incoming_exit(struct daemon *d)
 static int check_client(struct conn *c, char *why, size_t wlen)
 {
 	X509 *crt = SSL_get0_peer_certificate(c->ssl);
+	const struct policy *p;
+	struct policy eff;
 	int err;
 
 	if (c->expect[0]) {
@@ -220,6 +222,11 @@ static int check_client(struct conn *c, char *why, size_t wlen)
 					  NID_commonName, c->peer_name,
 					  sizeof(c->peer_name));
 	}
+	/* What the certificate proved, for the shim's check of the
+	 * requests the program receives. */
+	p = policy_find(c->d->cfg, (struct sockaddr *)&c->peer);
+	policy_effective(c->d->cfg, p ? p : policy_global(c->d->cfg), &eff);
+	tls_peer_identity(c->ssl, &eff, &c->ident);
 	tls_describe(c->ssl, c->tls_version, sizeof(c->tls_version),
 		     c->cipher, sizeof(c->cipher));
 	sipsec_strlcpy(c->path_reason, c->ktls_reason, sizeof(c->path_reason));
@@ -292,8 +299,9 @@ static int deliver_start(struct conn *c)
 	return 0;
 }
 
-/* Connected: open with the preamble. 144 bytes on a fresh connection
- * fit in the socket buffer; anything less is an error. */
+/* Connected: open with the preamble. 408 bytes on a fresh connection
+ * fit in the socket buffer; anything less is an error. The identity
+ * rides in it on both paths (the doorbell of the kernel path too). */
 static int deliver_finish(struct conn *c)
 {
 	struct sipsec_preamble m = { .id = c->id, .mech = SIPSEC_MECH_TLS,
@@ -314,6 +322,7 @@ static int deliver_finish(struct conn *c)
 	sipsec_sa_to_ctl(&c->local, &m.local);
 	m.local.port = sipsec_sa_port((struct sockaddr *)&c->lst->bound);
 	memcpy(m.peer_name, c->peer_name, sizeof(m.peer_name));
+	m.ident = c->ident;
 	n = send(c->plain_fd, &m, sizeof(m), MSG_NOSIGNAL);
 	if (n < 0)
 		return -errno;

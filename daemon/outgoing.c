@@ -204,6 +204,7 @@ static int finish_kernel(struct conn *c, char *why, size_t wlen)
 	r.name_verified = c->name_verified;
 	sipsec_sa_to_ctl(&c->local, &r.local);
 	memcpy(r.peer_name, c->peer_name, sizeof(r.peer_name));
+	r.ident = c->ident;
 	/* OpenSSL goes before the reply: once the program runs, nothing of
 	 * ours may touch the socket. */
 	ktls_release(c);
@@ -237,6 +238,7 @@ static int finish(struct conn *c, char *why, size_t wlen)
 
 	sipsec_sa_to_ctl(&c->local, &r.local);
 	memcpy(r.peer_name, c->peer_name, sizeof(r.peer_name));
+	r.ident = c->ident;
 	err = sipsec_ctl_send(c->reply_fd, SIPSEC_CTL_CONNECT, c->reply_seq, 0,
 			      0, &r, sizeof(r), -1);
 	close(c->reply_fd);
@@ -289,8 +291,15 @@ static int agree_or_not(struct conn *c, char *why, size_t wlen)
  * (kernel path), -errno. */
 static int hand_over(struct conn *c, char *why, size_t wlen)
 {
+	const struct policy *p;
+	struct policy eff;
 	int err;
 
+	/* While OpenSSL still holds the certificate: what the shim checks
+	 * the program's requests against. */
+	p = policy_find(c->d->cfg, (struct sockaddr *)&c->peer);
+	policy_effective(c->d->cfg, p ? p : policy_global(c->d->cfg), &eff);
+	tls_peer_identity(c->ssl, &eff, &c->ident);
 	if (c->kernel) {
 		err = finish_kernel(c, why, wlen);
 		return err ? err : 1;

@@ -230,6 +230,13 @@ SSL *tls_server_new(SSL_CTX *ctx, int fd);
 int tls_handshake(SSL *ssl, uint32_t *want, char *why, size_t wlen);
 int tls_check_client_name(SSL *ssl, const char *name, char *why,
 			  size_t wlen);
+/**
+ * @brief The identities the peer's certificate proved (SAN DNS, IP, SIP
+ * URI hosts; CN only without a SAN), then the policy's realm, and its
+ * identity_check mode: what the shim checks SIP messages against.
+ */
+void tls_peer_identity(SSL *ssl, const struct policy *eff,
+		       struct sipsec_ctl_identity *out);
 void tls_describe(SSL *ssl, char *version, size_t vlen, char *cipher,
 		  size_t clen);
 const char *tls_error_string(void);
@@ -273,6 +280,7 @@ struct conn {
 	char expect[80]; /* identity to verify, "name" or "IP:addr" */
 	char peer_name[64]; /* identity the certificate proved */
 	uint8_t name_verified;
+	struct sipsec_ctl_identity ident; /* for the shim's SIP check */
 	char tls_version[16], cipher[48];
 	char path_reason[64];
 	uint64_t bytes_in, bytes_out;

@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -251,4 +252,91 @@ void tls_describe(SSL *ssl, char *version, size_t vlen, char *cipher,
 {
 	snprintf(version, vlen, "%s", SSL_get_version(ssl));
 	snprintf(cipher, clen, "%s", SSL_get_cipher_name(ssl));
+}
+
+/* Adds a name unless it is there already; the list is bounded (debug
+ * log for the rest: the first ones are the certificate's own order). */
+static void id_add(struct sipsec_ctl_identity *id, const char *name,
+		   size_t len)
+{
+	if (!len || len >= SIPSEC_ID_NAME_LEN || memchr(name, 0, len)) {
+		log_debug("identity: '%.*s' skipped (empty, too long or with "
+			  "a NUL)", (int)(len < 80 ? len : 80), name);
+		return;
+	}
+	for (size_t i = 0; i < id->n; i++)
+		if (strlen(id->names[i]) == len &&
+		    !strncasecmp(id->names[i], name, len))
+			return;
+	if (id->n == SIPSEC_ID_MAX_NAMES) {
+		log_debug("identity: more than %d names, '%.*s' not kept",
+			  SIPSEC_ID_MAX_NAMES, (int)len, name);
+		return;
+	}
+	memcpy(id->names[id->n], name, len);
+	id->names[id->n][len] = 0;
+	id->n++;
+}
+
+static void id_add_san(struct sipsec_ctl_identity *id, const GENERAL_NAME *g)
+{
+	const unsigned char *d;
+	char ip[INET6_ADDRSTRLEN];
+	struct sip_str host;
+	int len;
+
+	switch (g->type) {
+	case GEN_DNS:
+		d = ASN1_STRING_get0_data(g->d.dNSName);
+		id_add(id, (const char *)d,
+		       (size_t)ASN1_STRING_length(g->d.dNSName));
+		break;
+	case GEN_IPADD:
+		d = ASN1_STRING_get0_data(g->d.iPAddress);
+		len = ASN1_STRING_length(g->d.iPAddress);
+		if ((len == 4 && inet_ntop(AF_INET, d, ip, sizeof(ip))) ||
+		    (len == 16 && inet_ntop(AF_INET6, d, ip, sizeof(ip))))
+			id_add(id, ip, strlen(ip));
+		break;
+	case GEN_URI:
+		/* RFC 5922 7.1: a SIP domain as a URI SAN. */
+		d = ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
+		len = ASN1_STRING_length(g->d.uniformResourceIdentifier);
+		if (sip_uri_host((struct sip_str){ (const char *)d,
+						   (size_t)len }, &host) == 0)
+			id_add(id, host.p, host.n);
+		break;
+	default:
+		break;
+	}
+}
+
+void tls_peer_identity(SSL *ssl, const struct policy *eff,
+		       struct sipsec_ctl_identity *out)
+{
+	X509 *crt = SSL_get0_peer_certificate(ssl);
+	GENERAL_NAMES *sans = NULL;
+	char cn[SIPSEC_ID_NAME_LEN];
+
+	memset(out, 0, sizeof(*out));
+	out->mode = eff->idcheck == IDCHECK_LOG ? SIPSEC_IDCHECK_LOG :
+		    eff->idcheck == IDCHECK_OFF ? SIPSEC_IDCHECK_OFF :
+						  SIPSEC_IDCHECK_ENFORCE;
+	if (crt)
+		sans = X509_get_ext_d2i(crt, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++)
+		id_add_san(out, sk_GENERAL_NAME_value(sans, i));
+	if (crt && !sans &&
+	    X509_NAME_get_text_by_NID(X509_get_subject_name(crt),
+				      NID_commonName, cn, sizeof(cn)) > 0)
+		id_add(out, cn, strlen(cn));
+	/* Without a certificate (external PSK) the key speaks for the name
+	 * policy gives the peer. */
+	if (!crt && eff->name[0])
+		id_add(out, eff->name, strlen(eff->name));
+	/* A peer configured in realm D speaks for D (a [realm D] section
+	 * that matched has its domain in realm too). */
+	if (eff->realm[0])
+		id_add(out, eff->realm, strlen(eff->realm));
+	GENERAL_NAMES_free(sans);
 }

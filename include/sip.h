@@ -84,6 +84,11 @@ enum sip_framing {
 	/* One datagram: the body is the rest (Content-Length, when present,
 	 * must not exceed it). */
 	SIP_DGRAM,
+	/* A stream whose body the caller passes on itself (the shim checks
+	 * heads only): as SIP_STREAM, but 0 as soon as the head is
+	 * complete, with m->len the head's length (leading CRLFs included)
+	 * and m->body = { NULL, Content-Length }. */
+	SIP_STREAM_HEAD,
 };
 
 /**

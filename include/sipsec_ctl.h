@@ -137,6 +137,28 @@ struct sipsec_ctl_connect {
 };
 _Static_assert(sizeof(struct sipsec_ctl_connect) == 28, "connect size");
 
+/* The identities that authenticated an association, for the shim's
+ * cross-check of the SIP messages on it (the framework draft, section
+ * 4.5): the peer certificate's subjectAltName DNS names, IP addresses
+ * (text) and sip:/sips: URI hosts (its subject CN only without a SAN),
+ * then the realm of the peer's policy section. A DNS name may be a
+ * "*.domain" wildcard (one label). Unused names are all zero. */
+#define SIPSEC_ID_MAX_NAMES 4
+#define SIPSEC_ID_NAME_LEN 64 /* NUL included */
+enum sipsec_idcheck { /* policy identity_check; zero (enforce) is the
+			 * default, so a forgotten field fails closed */
+	SIPSEC_IDCHECK_ENFORCE = 0,
+	SIPSEC_IDCHECK_LOG = 1,
+	SIPSEC_IDCHECK_OFF = 2,
+};
+struct sipsec_ctl_identity {
+	uint8_t mode; /* enum sipsec_idcheck */
+	uint8_t n; /* names used, <= SIPSEC_ID_MAX_NAMES */
+	uint8_t pad[2];
+	char names[SIPSEC_ID_MAX_NAMES][SIPSEC_ID_NAME_LEN];
+};
+_Static_assert(sizeof(struct sipsec_ctl_identity) == 260, "identity size");
+
 /* Reply to CONNECT. path NONE means policy allows cleartext to this peer
  * (configured per peer, never by default): the shim connects as asked. */
 struct sipsec_ctl_connected {
@@ -147,8 +169,10 @@ struct sipsec_ctl_connected {
 	uint8_t name_verified;
 	uint8_t pad;
 	char peer_name[64]; /* identity the certificate proved */
+	struct sipsec_ctl_identity ident; /* what the shim checks against */
+	uint8_t pad2[4];
 };
-_Static_assert(sizeof(struct sipsec_ctl_connected) == 96, "connected size");
+_Static_assert(sizeof(struct sipsec_ctl_connected) == 360, "connected size");
 
 struct sipsec_ctl_listen {
 	struct sipsec_ctl_addr bound; /* the program's bound address */
@@ -165,7 +189,7 @@ _Static_assert(sizeof(struct sipsec_ctl_fetch) == 24, "fetch size");
 /* The first bytes the daemon writes on a connection it delivers to a
  * listening program; the shim's accept() consumes them, checks the
  * secret, and reports the peer they name. Never seen by the program. */
-#define SIPSEC_PREAMBLE_MAGIC "SIPSEC-A"
+#define SIPSEC_PREAMBLE_MAGIC "SIPSEC-B" /* B: with the identity */
 struct sipsec_preamble {
 	char magic[8];
 	uint8_t secret[16];
@@ -178,8 +202,10 @@ struct sipsec_preamble {
 	uint8_t name_verified;
 	uint8_t pad[5];
 	char peer_name[64];
+	struct sipsec_ctl_identity ident;
+	uint8_t pad2[4];
 };
-_Static_assert(sizeof(struct sipsec_preamble) == 144, "preamble size");
+_Static_assert(sizeof(struct sipsec_preamble) == 408, "preamble size");
 
 struct sipsec_ctl_conn {
 	uint64_t id;

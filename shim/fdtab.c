@@ -58,9 +58,13 @@ int fdtab_set(int fd, const struct sfd *s)
 	*n = *s;
 	if (n->kref)
 		atomic_fetch_add(&n->kref->refs, 1);
+	if (n->idc)
+		shim_idc_ref(n->idc);
 	old = atomic_exchange(&tab[fd], n);
 	if (old && old->kref && atomic_fetch_sub(&old->kref->refs, 1) == 1)
 		free(old->kref);
+	if (old && old->idc)
+		shim_idc_put(old->idc);
 	free(old);
 	return 0;
 }
@@ -73,6 +77,8 @@ void fdtab_clear(int fd)
 
 	if (s && s->kref && atomic_fetch_sub(&s->kref->refs, 1) == 1)
 		free(s->kref);
+	if (s && s->idc)
+		shim_idc_put(s->idc);
 	free(s);
 }
 

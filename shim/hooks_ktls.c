@@ -16,6 +16,8 @@
  *
  * The program never sees a record header, a record's content or
  * ciphertext. errno, blocking and MSG_PEEK behave as the real call's.
+ * The exported read hooks are in hooks_sip.c: they call these, then
+ * check the SIP requests received.
  *
  * On close() the shim sends close_notify (the kernel does not), once the
  * process that got the socket from sipsecd closes its last descriptor of
@@ -42,7 +44,6 @@
 #define TCP_ULP 31
 #endif
 
-#define EXPORT __attribute__((visibility("default")))
 #define RECORD_MAX 16384 /* TLSPlaintext.length limit, RFC 8446 5.1 */
 
 bool shim_is_ktls(int fd)
@@ -172,23 +173,23 @@ static int on_eio(int fd)
 		}                                                   \
 	} while (0)
 
-EXPORT ssize_t read(int fd, void *buf, size_t len)
+ssize_t shim_ktls_read(int fd, void *buf, size_t len)
 {
 	KTLS_READ(fd, real.read(fd, buf, len));
 }
 
-EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+ssize_t shim_ktls_recv(int fd, void *buf, size_t len, int flags)
 {
 	KTLS_READ(fd, real.recv(fd, buf, len, flags));
 }
 
-EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
-			struct sockaddr *from, socklen_t *flen)
+ssize_t shim_ktls_recvfrom(int fd, void *buf, size_t len, int flags,
+			   struct sockaddr *from, socklen_t *flen)
 {
 	KTLS_READ(fd, real.recvfrom(fd, buf, len, flags, from, flen));
 }
 
-EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+ssize_t shim_ktls_readv(int fd, const struct iovec *iov, int cnt)
 {
 	KTLS_READ(fd, real.readv(fd, iov, cnt));
 }
@@ -247,7 +248,7 @@ static ssize_t recvmsg_once(int fd, struct msghdr *m, int flags)
 	return -1;
 }
 
-EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
+ssize_t shim_ktls_recvmsg(int fd, struct msghdr *m, int flags)
 {
 	size_t clen = m ? m->msg_controllen : 0;
 	int saved = errno, rc;

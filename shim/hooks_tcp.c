@@ -78,6 +78,7 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		memcpy(&s.peer, addr, len < sizeof(s.peer) ? len : sizeof(s.peer));
 		sipsec_ctl_to_sa(&r.local, &s.local, &len);
 		s.id = r.id;
+		s.idc = shim_idc_new(&r.ident, &s.peer);
 		if (r.path == SIPSEC_PATH_KERNEL) {
 			/* The socket is connected and keyed: from here
 			 * the kernel encrypts; only the table is ours. */
@@ -85,6 +86,10 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 			s.kref = shim_ktls_ref_new();
 		}
 		err = fdtab_set(fd, &s);
+		if (err && s.idc) {
+			shim_idc_ref(s.idc);
+			shim_idc_put(s.idc);
+		}
 	}
 	if (err) {
 		shim_log_once("connect to", addr, ECONNREFUSED,
@@ -179,6 +184,7 @@ static int take_preamble(int c, const struct sfd *l, struct sfd *s)
 	sipsec_ctl_to_sa(&m.local, &s->local, &len);
 	s->id = m.id;
 	s->ktls = m.path == SIPSEC_PATH_KERNEL;
+	s->idc = shim_idc_new(&m.ident, &s->peer);
 	return 0;
 }
 
@@ -227,6 +233,11 @@ EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 			break;
 		/* Not from sipsecd (the socket filter admits local
 		 * connections only): drop it, try the next one. */
+		if (s.idc) {
+			shim_idc_ref(s.idc); /* never in the table: freed */
+			shim_idc_put(s.idc);
+			s.idc = NULL;
+		}
 		real.close(c);
 	}
 	give_addr(&s.peer, addr, len);

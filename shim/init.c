@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sipsec.h"
@@ -35,7 +36,9 @@ static void *resolve(const char *name)
 		static const char msg[] = "libsipsec: cannot resolve the real "
 					  "socket calls; aborting\n";
 
-		(void)!write(2, msg, sizeof(msg) - 1);
+		/* Not write(): that is one of our hooks, and init is
+		 * running. */
+		(void)!syscall(SYS_write, 2, msg, sizeof(msg) - 1);
 		abort();
 	}
 	return fn;
@@ -55,6 +58,10 @@ static void init_once(void)
 	real.recvmsg = resolve("recvmsg");
 	real.readv = resolve("readv");
 	real.sendmsg = resolve("sendmsg");
+	real.write = resolve("write");
+	real.send = resolve("send");
+	real.sendto = resolve("sendto");
+	real.writev = resolve("writev");
 	real.close = resolve("close");
 	real.dup = resolve("dup");
 	real.dup2 = resolve("dup2");

@@ -31,6 +31,11 @@ struct real_calls {
 	ssize_t (*recvmsg)(int, struct msghdr *, int);
 	ssize_t (*readv)(int, const struct iovec *, int);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	ssize_t (*write)(int, const void *, size_t);
+	ssize_t (*send)(int, const void *, size_t, int);
+	ssize_t (*sendto)(int, const void *, size_t, int,
+			  const struct sockaddr *, socklen_t);
+	ssize_t (*writev)(int, const struct iovec *, int);
 	int (*close)(int);
 	int (*dup)(int);
 	int (*dup2)(int, int);
@@ -61,6 +66,8 @@ struct sfd {
 	uint64_t id;
 	bool ktls; /* CONN: the kernel path */
 	struct ktls_ref *kref; /* CONN kTLS: shared by this socket's fds */
+	struct shim_idc *idc; /* CONN: the identity check, shared by this
+			       * socket's fds; NULL when policy says off */
 };
 
 /* One per kTLS socket the process got from sipsecd: how many of its
@@ -93,6 +100,23 @@ int shim_fetch(uint64_t id, const uint8_t *secret);
 bool shim_is_ktls(int fd);
 int shim_ktls_close_notify(int fd);
 struct ktls_ref *shim_ktls_ref_new(void);
+
+/* hooks_ktls.c: the kTLS-aware read calls, for the hooks of hooks_sip.c */
+ssize_t shim_ktls_read(int fd, void *buf, size_t len);
+ssize_t shim_ktls_recv(int fd, void *buf, size_t len, int flags);
+ssize_t shim_ktls_recvfrom(int fd, void *buf, size_t len, int flags,
+			   struct sockaddr *from, socklen_t *flen);
+ssize_t shim_ktls_readv(int fd, const struct iovec *iov, int cnt);
+ssize_t shim_ktls_recvmsg(int fd, struct msghdr *m, int flags);
+
+/* hooks_sip.c: the identity check of the SIP messages on a connection */
+struct sipsec_ctl_identity;
+/** @brief State for a new connection; NULL when its policy says off. */
+struct shim_idc *shim_idc_new(const struct sipsec_ctl_identity *id,
+			      const struct sockaddr_storage *peer);
+void shim_idc_ref(struct shim_idc *x);
+/** @brief Drop a reference (fdtab); the last one frees. */
+void shim_idc_put(struct shim_idc *x);
 
 /* filter.c: a listening SIP socket admits local connections only */
 int shim_filter_local_only(int fd);

@@ -340,10 +340,16 @@ state=$(lab dir)
 
 # The UAC's and the UAS's hosts know Kamailio as a peer with a name: h1
 # verifies its server certificate, h2 its client certificate, against it.
+# Kamailio is a proxy: the requests it relays carry the other parties'
+# From and Request-URI, never its own domain, so the identity check
+# (draft 4.5, in the shim) cannot pass them under enforce. A proxy peer
+# needs identity_check = log (or off), or a [realm] that it speaks for;
+# log here, and the shims' log lines are checked below.
 cat >"$work/peer-kam.ini" <<EOF
 [peer kam]
 address = $(lab addr h3 4), $(lab addr h3 6)
 name = h3.sipsec.test
+identity_check = log
 EOF
 run lab daemon h2 --conf-append "$work/peer-kam.ini" >"$work/daemon-h2.log"
 run lab daemon h1 --conf-append "$work/peer-kam.ini" >"$work/daemon-h1.log"
@@ -379,6 +385,17 @@ run_case uac-far-bye-v6 h1 1 t1 "$b1" "" "$b3" "$b2" uac_far_bye.xml uas_sends_b
 run_case tls-client-v4 h3 0 u1 127.0.0.1 5070 127.0.0.1 "$a2" uac_sends_bye.xml uas_record_route.xml 4
 
 kill -0 "$kam_pid" 2>/dev/null || fail "Kamailio exited during the test (see kamailio.log)"
+
+# The shimmed SIPp programs logged (once per connection and header) the
+# relayed requests whose From is not Kamailio's identity.
+id_lines=$(cat "$work"/*-uas.out "$work"/*-uac.out 2>/dev/null |
+	grep -c 'identity check (log only)' || true)
+if ((id_lines > 0)); then
+	WARNS+=("identity check, log only: $id_lines line(s), e.g. $(cat "$work"/*-uas.out |
+		grep -m1 -o 'identity check (log only).*')")
+else
+	fail "no identity check log line from the shimmed SIPp programs (peer kam has identity_check = log)"
+fi
 
 echo
 printf '%-15s %5s %5s %4s %6s %6s %6s %9s %9s %6s %5s %5s %-4s %-4s %-30s %s\n' \
