@@ -133,7 +133,7 @@ fuzzers: $(FUZZERS)
 fuzz: $(FUZZERS)
 	$(Q)B=$(B) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-tests.sh fuzz
 
-$(B)/bench/%: $(B)/bench/%.o
+$(B)/bench/%: $(B)/bench/%.o $(B)/libcommon.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 

@@ -140,6 +140,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		-cert "$certs/h1.sipsec.test.pem" -key "$certs/h1.sipsec.test.key" 2>/dev/null |
 		sed -n 's/^\([0-9]*\) connections in \([0-9.]*\) real seconds.*/real \1 \2/p' | tail -1)
 	rec "stime-reuse openssl $st"
+	rec "sipcheck shim $("$REPO/build/bench/sipcheck" 200000)"
 	rec "passthru plain $(in_h h1 "$PP" passthru 20000)"
 	rec "passthru shim $(in_h h1 env LD_PRELOAD="$SHIM" SIPSEC_SIP_PORTS=5060 "$PP" passthru 20000)"
 done

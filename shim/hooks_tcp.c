@@ -79,13 +79,17 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		sipsec_ctl_to_sa(&r.local, &s.local, &len);
 		s.id = r.id;
 		s.idc = shim_idc_new(&r.ident, &s.peer);
-		if (r.path == SIPSEC_PATH_KERNEL) {
+		/* No state to check it with: refused, never unchecked. */
+		if (!s.idc && r.ident.mode != SIPSEC_IDCHECK_OFF)
+			err = -ENOMEM;
+		if (!err && r.path == SIPSEC_PATH_KERNEL) {
 			/* The socket is connected and keyed: from here
 			 * the kernel encrypts; only the table is ours. */
 			s.ktls = true;
 			s.kref = shim_ktls_ref_new();
 		}
-		err = fdtab_set(fd, &s);
+		if (!err)
+			err = fdtab_set(fd, &s);
 		if (err && s.idc) {
 			shim_idc_ref(s.idc);
 			shim_idc_put(s.idc);
@@ -185,7 +189,8 @@ static int take_preamble(int c, const struct sfd *l, struct sfd *s)
 	s->id = m.id;
 	s->ktls = m.path == SIPSEC_PATH_KERNEL;
 	s->idc = shim_idc_new(&m.ident, &s->peer);
-	return 0;
+	/* No state to check it with: dropped, never unchecked. */
+	return s->idc || m.ident.mode == SIPSEC_IDCHECK_OFF ? 0 : -1;
 }
 
 /* The preamble rang the doorbell for a kernel-path connection: fetch the

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "idcheck.h"
 
@@ -485,40 +484,4 @@ Test(idcheck, mode_off_passes_without_framing)
 	cr_assert(!out.bad);
 	cr_assert_eq(out.pass, 7);
 	cr_assert_null(st.head);
-}
-
-/* Not a correctness test: what one 1 KB INVITE costs, printed. */
-Test(idcheck, cost_per_message)
-{
-	struct sipsec_ctl_identity id = ident(0, 2, "h2.sipsec.test", "10.1.0.2");
-	struct idcheck_stream st = { .dir = IDCHECK_SENT };
-	struct idcheck_out out;
-	char msg[1100];
-	struct timespec a, b;
-	const int N = 100000;
-	size_t len;
-	double ns;
-
-	len = (size_t)snprintf(msg, sizeof(msg),
-		"INVITE sip:bob@h2.sipsec.test:5060 SIP/2.0\r\n"
-		"Via: SIP/2.0/TLS 10.1.0.1:5060;branch=z9hG4bK-1-0\r\n"
-		"From: sipp <sip:sipp@10.1.0.1:5060>;tag=1SIPpTag001\r\n"
-		"To: sut <sip:service@10.1.0.2:5060>\r\n"
-		"Call-ID: 1-4242@10.1.0.1\r\nCSeq: 1 INVITE\r\n"
-		"Contact: sip:sipp@10.1.0.1:5060\r\nMax-Forwards: 70\r\n"
-		"Subject: Performance Test\r\n"
-		"Content-Type: application/sdp\r\nContent-Length: 600\r\n\r\n");
-	memset(msg + len, 'v', 600);
-	len += 600;
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	for (int i = 0; i < N; i++) {
-		idcheck_feed(&st, &id, msg, len, false, &out, NULL, NULL);
-		cr_assert(!out.bad && out.pass == len);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	ns = ((double)(b.tv_sec - a.tv_sec) * 1e9 +
-	      (double)(b.tv_nsec - a.tv_nsec)) / N;
-	cr_log_info("identity check: %.0f ns per %zu-byte INVITE", ns, len);
-	fprintf(stderr, "identity check: %.0f ns per %zu-byte INVITE\n", ns,
-		len);
 }
