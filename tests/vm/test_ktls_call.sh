@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The kernel data path end to end: an unmodified SIPp UAC on h1 calls an
 # unmodified SIPp UAS on h2 over TCP, both under the shim, sipsecd on each
-# host. Both connections must be on the kernel path (kTLS TX and RX on),
-# the capture must hold TLS bytes and no cleartext SIP byte, and both
+# host. The two daemons agree inside TLS (sipsec/1) before the hand-over,
+# and the shims cross-check identities (identity_check = enforce, the
+# default) on the kTLS sockets. Both connections must be on the kernel
+# path (kTLS TX and RX on), the capture must hold TLS bytes and no cleartext SIP byte, and both
 # daemons are killed with SIGKILL in the middle of the calls and started
 # again: the calls must go on and complete (nothing of the kernel path
 # depends on the daemon after the handoff).
@@ -74,9 +76,13 @@ cs = st["connections"]
 assert cs, f"{sys.argv[2]}: no connection"
 for c in cs:
     print(f"{sys.argv[2]}: {c['direction']} {c['peer']} {c['tls_version']} "
-          f"{c['cipher']} path {c['data_path']} tx {c['ktls_tx']} rx {c['ktls_rx']}")
+          f"{c['cipher']} path {c['data_path']} tx {c['ktls_tx']} rx {c['ktls_rx']} "
+          f"agreement {c.get('agreement')}")
     assert c["data_path"] == "kernel", c
     assert c["ktls_tx"] and c["ktls_rx"], c
+    # The two daemons agreed inside TLS before the keys went to the
+    # kernel: TLS 1.3 receive then starts past the agreement's records.
+    assert c.get("agreement") in ("agreed", "cached"), c
 PY
 done
 
