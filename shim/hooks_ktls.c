@@ -148,6 +148,44 @@ static int on_eio(int fd)
 	return rc;
 }
 
+bool shim_ktls_settle(int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(uint8_t))];
+	uint8_t *buf = malloc(RECORD_MAX);
+	bool left = true;
+	int saved = errno;
+
+	if (!buf)
+		return true;
+	/* A bound: a peer cannot keep us here with a stream of tickets. */
+	for (int i = 0; i < 16; i++) {
+		struct iovec iov = { .iov_base = buf, .iov_len = RECORD_MAX };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+				    .msg_control = cbuf,
+				    .msg_controllen = sizeof(cbuf) };
+		ssize_t n = real.recvmsg(fd, &m, MSG_PEEK | MSG_DONTWAIT);
+		uint8_t type;
+
+		if (n < 0) {
+			left = errno != EAGAIN && errno != EWOULDBLOCK;
+			break;
+		}
+		type = record_type(&m);
+		/* Data, end of file, or a record the read path must act
+		 * on (alert, KeyUpdate): the reader's business. */
+		if (n == 0 || type == 0 || type == SIPSEC_TLS_APPLICATION_DATA ||
+		    sipsec_ktls_record_action(type, buf, (size_t)n) !=
+			    SIPSEC_KREC_SKIP)
+			break;
+		m.msg_controllen = sizeof(cbuf);
+		if (real.recvmsg(fd, &m, MSG_DONTWAIT) < 0)
+			break;
+	}
+	free(buf);
+	errno = saved;
+	return left;
+}
+
 /* Runs a read-like call again while it meets skipped records. */
 #define KTLS_READ(fd, call)                                         \
 	do {                                                        \
