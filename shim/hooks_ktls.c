@@ -148,37 +148,51 @@ static int on_eio(int fd)
 	return rc;
 }
 
-bool shim_ktls_settle(int fd)
+/* Peeks at the record at the head of the queue into buf: its length, or
+ * -errno; *type 0 when the kernel gave none. */
+static ssize_t peek_record(int fd, uint8_t *buf, size_t len, uint8_t *type)
 {
 	char cbuf[CMSG_SPACE(sizeof(uint8_t))];
-	uint8_t *buf = malloc(RECORD_MAX);
-	bool left = true;
-	int saved = errno;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf) };
+	ssize_t n = real.recvmsg(fd, &m, MSG_PEEK | MSG_DONTWAIT);
 
-	if (!buf)
-		return true;
+	if (n < 0)
+		return -errno;
+	*type = record_type(&m);
+	return n;
+}
+
+bool shim_ktls_settle(int fd)
+{
+	uint8_t head, type, *buf = NULL;
+	int saved = errno;
+	bool left = true;
+	ssize_t n;
+
 	/* A bound: a peer cannot keep us here with a stream of tickets. */
 	for (int i = 0; i < 16; i++) {
-		struct iovec iov = { .iov_base = buf, .iov_len = RECORD_MAX };
-		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
-				    .msg_control = cbuf,
-				    .msg_controllen = sizeof(cbuf) };
-		ssize_t n = real.recvmsg(fd, &m, MSG_PEEK | MSG_DONTWAIT);
-		uint8_t type;
-
+		/* One byte first: a data record (the common case) costs
+		 * one call and no copy; the kernel keeps it decrypted for
+		 * the program's read. */
+		n = peek_record(fd, &head, 1, &type);
 		if (n < 0) {
-			left = errno != EAGAIN && errno != EWOULDBLOCK;
+			left = n != -EAGAIN && n != -EWOULDBLOCK;
 			break;
 		}
-		type = record_type(&m);
-		/* Data, end of file, or a record the read path must act
-		 * on (alert, KeyUpdate): the reader's business. */
-		if (n == 0 || type == 0 || type == SIPSEC_TLS_APPLICATION_DATA ||
-		    sipsec_ktls_record_action(type, buf, (size_t)n) !=
-			    SIPSEC_KREC_SKIP)
+		/* Data, end of file: the program's. */
+		if (n == 0 || type == 0 || type == SIPSEC_TLS_APPLICATION_DATA)
 			break;
-		m.msg_controllen = sizeof(cbuf);
-		if (real.recvmsg(fd, &m, MSG_DONTWAIT) < 0)
+		if (!buf && !(buf = malloc(RECORD_MAX)))
+			break;
+		n = peek_record(fd, buf, RECORD_MAX, &type);
+		/* Alerts and KeyUpdate stay for the read path to act on. */
+		if (n <= 0 || sipsec_ktls_record_action(type, buf, (size_t)n) !=
+				      SIPSEC_KREC_SKIP)
+			break;
+		if (on_eio(fd) != 1)
 			break;
 	}
 	free(buf);

@@ -20,13 +20,15 @@
  * each descriptor's registration (in a table indexed by fd, no syscall),
  * and a report is matched to the kTLS descriptors registered with that
  * data. Nothing of this runs in a process that never got a kTLS socket.
- * select() is not covered.
+ * select() is covered for descriptors below FD_SETSIZE; pselect() is not.
  */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/select.h>
 #include <time.h>
 
 #include "shim.h"
@@ -201,7 +203,8 @@ EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *ts,
 		 const sigset_t *mask)
 {
-	struct timespec start, left, *t = (struct timespec *)ts;
+	struct timespec start, left;
+	const struct timespec *t = ts;
 	long long ms = 0;
 	int n;
 
@@ -230,5 +233,52 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *ts,
 						  .tv_nsec = l % 1000 * 1000000L };
 			t = &left;
 		}
+	}
+}
+
+EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
+		  struct timeval *tv)
+{
+	fd_set r0, w0, e0;
+	int n, end;
+
+	shim_init();
+	end = fdtab_ktls_end();
+	if (!end || !rd)
+		return real.select(nfds, rd, wr, ex, tv);
+	if (end > nfds)
+		end = nfds;
+	if (end > FD_SETSIZE)
+		end = FD_SETSIZE;
+	/* select() overwrites the sets: keep them for a wait that goes on. */
+	memcpy(&r0, rd, sizeof(r0));
+	if (wr)
+		memcpy(&w0, wr, sizeof(w0));
+	if (ex)
+		memcpy(&e0, ex, sizeof(e0));
+	for (;;) {
+		int saved;
+
+		n = real.select(nfds, rd, wr, ex, tv);
+		if (n <= 0)
+			return n;
+		saved = errno;
+		for (int fd = 0; fd < end; fd++) {
+			if (!FD_ISSET(fd, rd) || !is_ktls_fd(fd) ||
+			    shim_ktls_settle(fd))
+				continue;
+			FD_CLR(fd, rd);
+			if (!(wr && FD_ISSET(fd, wr)) && !(ex && FD_ISSET(fd, ex)))
+				n--;
+		}
+		errno = saved;
+		/* Linux's select() leaves the time not slept in *tv. */
+		if (n > 0 || (tv && !tv->tv_sec && !tv->tv_usec))
+			return n;
+		memcpy(rd, &r0, sizeof(r0));
+		if (wr)
+			memcpy(wr, &w0, sizeof(w0));
+		if (ex)
+			memcpy(ex, &e0, sizeof(e0));
 	}
 }

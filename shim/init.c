@@ -67,6 +67,7 @@ static void init_once(void)
 	real.epoll_pwait = resolve("epoll_pwait");
 	real.poll = resolve("poll");
 	real.ppoll = resolve("ppoll");
+	real.select = resolve("select");
 	log_init("libsipsec", log && !strcmp(log, "stderr") ? LOG_TO_STDERR :
 			      LOG_TO_SYSLOG, LOG_LVL_INFO);
 	fdtab_init();
