@@ -18,6 +18,9 @@
 
 static _Atomic(struct sfd *) *tab;
 static size_t tab_size;
+/* One past the highest fd that ever held a kTLS socket: the readiness
+ * hooks (hooks_poll.c) look no further, and not at all while it is 0. */
+static _Atomic int ktls_end;
 
 int fdtab_init(void)
 {
@@ -56,6 +59,13 @@ int fdtab_set(int fd, const struct sfd *s)
 	if (!n)
 		return -ENOMEM;
 	*n = *s;
+	if (n->ktls) {
+		int end = atomic_load(&ktls_end);
+
+		while (fd >= end &&
+		       !atomic_compare_exchange_weak(&ktls_end, &end, fd + 1))
+			;
+	}
 	if (n->kref)
 		atomic_fetch_add(&n->kref->refs, 1);
 	if (n->idc)
@@ -89,4 +99,9 @@ void fdtab_copy(int from, int to)
 	fdtab_clear(to);
 	if (s)
 		fdtab_set(to, s);
+}
+
+int fdtab_ktls_end(void)
+{
+	return atomic_load_explicit(&ktls_end, memory_order_relaxed);
 }

@@ -149,6 +149,58 @@ static int on_eio(int fd)
 	return rc;
 }
 
+/* Peeks at the record at the head of the queue into buf: its length, or
+ * -errno; *type 0 when the kernel gave none. */
+static ssize_t peek_record(int fd, uint8_t *buf, size_t len, uint8_t *type)
+{
+	char cbuf[CMSG_SPACE(sizeof(uint8_t))];
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf) };
+	ssize_t n = real.recvmsg(fd, &m, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n < 0)
+		return -errno;
+	*type = record_type(&m);
+	return n;
+}
+
+bool shim_ktls_settle(int fd)
+{
+	uint8_t head, type, *buf = NULL;
+	int saved = errno;
+	bool left = true;
+	ssize_t n;
+
+	/* A bound: a peer cannot keep us here with a stream of tickets. */
+	for (int i = 0; i < 16; i++) {
+		/* One byte first: a data record (the common case) costs
+		 * one call and no copy; the kernel keeps it decrypted for
+		 * the program's read. */
+		n = peek_record(fd, &head, 1, &type);
+		if (n < 0) {
+			left = n != -EAGAIN && n != -EWOULDBLOCK;
+			break;
+		}
+		/* Data, end of file: the program's. */
+		if (n == 0 || type == 0 || type == SIPSEC_TLS_APPLICATION_DATA)
+			break;
+		if (!buf && !(buf = malloc(RECORD_MAX)))
+			break;
+		n = peek_record(fd, buf, RECORD_MAX, &type);
+		/* Alerts and KeyUpdate stay for the read path to act on. */
+		if (n <= 0 || sipsec_ktls_record_action(type, buf, (size_t)n) !=
+				      SIPSEC_KREC_SKIP)
+			break;
+		if (on_eio(fd) != 1)
+			break;
+	}
+	free(buf);
+	errno = saved;
+	return left;
+}
+
 /* Runs a read-like call again while it meets skipped records. */
 #define KTLS_READ(fd, call)                                         \
 	do {                                                        \

@@ -69,6 +69,12 @@ static void init_once(void)
 	real.fcntl = resolve("fcntl");
 	real.getpeername = resolve("getpeername");
 	real.getsockname = resolve("getsockname");
+	real.epoll_ctl = resolve("epoll_ctl");
+	real.epoll_wait = resolve("epoll_wait");
+	real.epoll_pwait = resolve("epoll_pwait");
+	real.poll = resolve("poll");
+	real.ppoll = resolve("ppoll");
+	real.select = resolve("select");
 	log_init("libsipsec", log && !strcmp(log, "stderr") ? LOG_TO_STDERR :
 			      LOG_TO_SYSLOG, LOG_LVL_INFO);
 	fdtab_init();

@@ -14,6 +14,10 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -43,6 +47,14 @@ struct real_calls {
 	int (*fcntl)(int, int, ...);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	int (*epoll_ctl)(int, int, int, struct epoll_event *);
+	int (*epoll_wait)(int, struct epoll_event *, int, int);
+	int (*epoll_pwait)(int, struct epoll_event *, int, int,
+			   const sigset_t *);
+	int (*poll)(struct pollfd *, nfds_t, int);
+	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *,
+		     const sigset_t *);
+	int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
 };
 
 extern struct real_calls real;
@@ -83,6 +95,8 @@ struct sfd *fdtab_get(int fd);
 int fdtab_set(int fd, const struct sfd *s);
 void fdtab_clear(int fd);
 void fdtab_copy(int from, int to);
+/** @brief One past the highest fd that held a kTLS socket; 0: none yet. */
+int fdtab_ktls_end(void);
 
 /* daemon.c: asking sipsecd */
 bool shim_is_sip_port(uint16_t port);
@@ -100,6 +114,9 @@ int shim_fetch(uint64_t id, const uint8_t *secret);
 bool shim_is_ktls(int fd);
 int shim_ktls_close_notify(int fd);
 struct ktls_ref *shim_ktls_ref_new(void);
+/** @brief Take skippable records (session tickets) off the head of a kTLS
+ * socket's queue. @return true if anything is left for a reader. */
+bool shim_ktls_settle(int fd);
 
 /* hooks_ktls.c: the kTLS-aware read calls, for the hooks of hooks_sip.c */
 ssize_t shim_ktls_read(int fd, void *buf, size_t len);

@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # What the shim does with non-data records on the kernel path, against
-# foreign TLS 1.3 peers on h2:5061 (a shimmed python3 client on h1 connects
+# foreign TLS peers (1.3 unless said) on h2:5061 (a shimmed python3 client on h1 connects
 # to h2:5060; sipsecd on h1 makes it a kTLS connection):
 #   alert      the client sends a KeyUpdate with an illegal value (a raw
 #              handshake record through SOL_TLS); `openssl s_server`
 #              answers with a fatal alert: the program's recv() must fail
 #              with ECONNRESET, and the shim logs the alert
+#   alert 1.2  the same against a TLS 1.2 `openssl s_server` (kTLS RX
+#              installed by OpenSSL, not by hand): a handshake message
+#              of an unknown type draws a fatal alert there too
 #   KeyUpdate  `openssl s_server` is told `k` on its stdin: the program
 #              reads end of file and the shim logs that it cannot rekey
 #   close      the program closes its socket: a python3 ssl server must
 #              read close_notify (a clean end, not a ragged EOF)
+#   tickets    the python3 ssl server sends its two session tickets after
+#              the handshake; the client waits with poll() (then epoll,
+#              then select) and reads a blocking socket, as SIPp does: the
+#              tickets alone must not make the socket readable (a program
+#              whose next request the server awaits would then block in
+#              recv() for good), the server's echo must
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -47,6 +56,33 @@ import errno, socket, sys
 mode = sys.argv[1]
 s = socket.create_connection(("198.18.0.2", 5060), timeout=30)
 s.sendall(b"OPTIONS sip:records SIP/2.0\n")
+if mode in ("poll", "epoll", "select"):
+    import select
+    s.settimeout(None)  # a blocking socket, as SIPp's
+    if mode == "poll":
+        p = select.poll()
+        p.register(s, select.POLLIN)
+        wait = lambda ms: p.poll(ms)
+    elif mode == "epoll":
+        p = select.epoll()
+        p.register(s, select.EPOLLIN)
+        wait = lambda ms: p.poll(ms / 1000)
+    else:
+        wait = lambda ms: select.select([s], [], [], ms / 1000)[0]
+    # The request went out above; the server waits 4 s before its echo:
+    # for these 3 s, only the tickets can arrive.
+    print("tickets alone:", "readable" if wait(3000) else "not readable", flush=True)
+    d = b""
+    while not d.endswith(b"\n"):
+        if not wait(20000):
+            sys.exit("no echo")
+        r = s.recv(200)
+        if not r:
+            sys.exit("early end of file")
+        d += r
+    s.close()
+    print("echo ok")
+    sys.exit(0)
 if mode == "close":
     d = b""
     while not d.endswith(b"\n"):
@@ -73,8 +109,9 @@ except OSError as e:
 PY
 
 cat >"$work/server.py" <<'PY'
-import socket, ssl, sys
+import socket, ssl, sys, time
 certs = sys.argv[1]
+delay = float(sys.argv[2]) if len(sys.argv) > 2 else 0
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.minimum_version = ssl.TLSVersion.TLSv1_3
 ctx.load_cert_chain(f"{certs}/h2.sipsec.test.pem", f"{certs}/h2.sipsec.test.key")
@@ -88,6 +125,7 @@ t = ctx.wrap_socket(c, server_side=True, suppress_ragged_eofs=False)
 d = b""
 while not d.endswith(b"\n"):
     d += t.recv(200)
+time.sleep(delay)
 t.sendall(d)
 try:
     r = t.recv(200)
@@ -98,7 +136,9 @@ PY
 
 lab down >/dev/null 2>&1 || true
 lab up >/dev/null
-lab daemon h1 >/dev/null
+# 1.2 allowed for the "alert 1.2" case; every other server forces 1.3.
+printf 'tls_min_version = 1.2\n' >"$work/tls12.ini"
+lab daemon h1 --conf-append "$work/tls12.ini" >/dev/null
 certs="$(lab dir)/certs"
 
 wait_listen() {
@@ -108,20 +148,21 @@ wait_listen() {
 	done
 	return 1
 }
-s_server() { # stdin from the fifo: its commands
+s_server() { # [version option]; stdin from the fifo: its commands
 	rm -f "$work/cmd"
 	mkfifo "$work/cmd"
 	exec 8<>"$work/cmd"
-	in_host h2 openssl s_server -accept 5061 -naccept 1 -tls1_3 \
+	in_host h2 openssl s_server -accept 5061 -naccept 1 "${1:--tls1_3}" \
 		-cert "$certs/h2.sipsec.test.pem" -key "$certs/h2.sipsec.test.key" \
 		<"$work/cmd" >"$work/srv.out" 2>&1 &
 	srv=$!
 	wait_listen
 }
-client() { # mode
+client() { # mode [output name]
+	local out=$work/${2:-$1}.out
 	in_host h1 env LD_PRELOAD="$shim" SIPSEC_LOG=stderr \
-		timeout 60 python3 "$work/client.py" "$1" >"$work/$1.out" 2>&1 || true
-	cat "$work/$1.out" >>"$work/all.out"
+		timeout 60 python3 "$work/client.py" "$1" >"$out" 2>&1 || true
+	cat "$out" >>"$work/all.out"
 }
 finish() {
 	exec 8>&-
@@ -149,6 +190,17 @@ grep -qx 'error ECONNRESET' "$work/alert.out" &&
 check alert "$ok" "$(grep -E '^error|^end|TLS alert' "$work/alert.out" | tr '\n' ';')"
 
 echo "$(date +%T) alert done"
+# 1b. A fatal alert from a TLS 1.2 peer.
+s_server -tls1_2
+client alert alert12
+finish
+ok=0
+grep -qx 'error ECONNRESET' "$work/alert12.out" &&
+	grep -q 'TLS alert [0-9]* from the peer' "$work/alert12.out" &&
+	grep -q 'to 198.18.0.2:5061: .*TLSv1.2 .*kernel TLS (TX on, RX on)' "$(lab dir)/h1.log" && ok=1
+check "alert 1.2" "$ok" "$(grep -E '^error|^end|TLS alert' "$work/alert12.out" | tr '\n' ';')"
+
+echo "$(date +%T) alert 1.2 done"
 # 2. A KeyUpdate from the peer.
 s_server
 in_host h1 env LD_PRELOAD="$shim" SIPSEC_LOG=stderr \
@@ -179,4 +231,17 @@ ok=0
 grep -qx 'echo ok, closed' "$work/close.out" && grep -qx close_notify "$work/pysrv.out" && ok=1
 check close "$ok" "client: $(tail -n 1 "$work/close.out"); server: $(tail -n 1 "$work/pysrv.out")"
 echo "$(date +%T) close done"
+# 4. Session tickets alone do not wake a poll(), epoll or select() waiter.
+for m in poll epoll select; do
+	in_host h2 python3 "$work/server.py" "$certs" 4 >"$work/pysrv-$m.out" 2>&1 &
+	srv=$!
+	wait_listen
+	client "$m"
+	wait "$srv" || true
+	srv=""
+	ok=0
+	grep -qx 'tickets alone: not readable' "$work/$m.out" && grep -qx 'echo ok' "$work/$m.out" && ok=1
+	check "tickets ($m)" "$ok" "$(tr '\n' ';' <"$work/$m.out")"
+done
+echo "$(date +%T) tickets done"
 exit $((fails > 0))

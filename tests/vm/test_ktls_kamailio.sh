@@ -10,10 +10,14 @@
 # h2's connection from Kamailio too); 0 cleartext SIP bytes and TLS bytes
 # > 0 on the link.
 #
-# Not in the VM suite (suite.sh runs test_*.sh only): it passed 2 of 4
-# runs, and the failures (a call Kamailio never relayed; a run that hit
-# the time limit) are not understood yet. Run it on demand:
-#   scripts/vmtest.sh -- tests/vm/extra_ktls_kamailio.sh
+# The tickets reach h1 around the time SIPp gets its connection, before
+# its first INVITE: SIPp waits in epoll and then reads a blocking socket,
+# so a readiness report for tickets alone would leave it stuck in recv()
+# (hooks_poll.c withdraws such reports).
+#
+# For debugging: KEEP=DIR keeps the logs, captures, SIPp traces and a
+# snapshot of h1's sockets; DBG=1 runs sipsecd with -d, Kamailio with
+# debug and SIPp with -trace_msg/-trace_err; STRACE=1 straces the UAC.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -46,6 +50,11 @@ cleanup() {
 		grep -vE 'ksr_tls_fill_missing|sig_usr|INFO: <core>' "$work/kam.log" | tail -n 30 || true
 		tail -n 8 "$work"/uac.out "$work"/uas.out 2>/dev/null || true
 	fi
+	if [[ -n ${KEEP:-} ]]; then
+		mkdir -p "$KEEP"
+		cp -r "$work"/. "$KEEP"/ 2>/dev/null || true
+		cp "$(lab dir)"/h*.log "$KEEP"/ 2>/dev/null || true
+	fi
 	lab down >/dev/null 2>&1 || true
 	rm -rf "$work"
 	exit "$rc"
@@ -62,13 +71,13 @@ cat >"$work/peer-kam.ini" <<EOF
 address = $a3
 name = h3.sipsec.test
 EOF
-lab daemon h1 --conf-append "$work/peer-kam.ini" >/dev/null
-lab daemon h2 --conf-append "$work/peer-kam.ini" >/dev/null
+lab daemon h1 --conf-append "$work/peer-kam.ini" ${DBG:+-- -d} >/dev/null
+lab daemon h2 --conf-append "$work/peer-kam.ini" ${DBG:+-- -d} >/dev/null
 sed "s#@CERTS@#$(lab dir)/certs#g" "$kdir/tls.cfg.in" >"$work/tls.cfg"
 mkdir -p "$work/run"
 in_host h3 timeout 200 kamailio -f "$kdir/kamailio.cfg" \
 	-A "TLS_CFG=\"$work/tls.cfg\"" -m 64 -M 8 -Y "$work/run" -w "$work/run" \
-	-DD -E >"$work/kam.log" 2>&1 &
+	${DBG:+-ddd} -DD -E >"$work/kam.log" 2>&1 &
 kam=$!
 for _ in $(seq 100); do
 	in_host h3 ss -Hltn "src $a3:5061" | grep -q . && break
@@ -81,7 +90,7 @@ lab capture start --file "$work/link.pcap" >/dev/null
 in_host h2 env LD_PRELOAD="$shim" SIPSEC_LOG=stderr \
 	timeout 120 sipp -sf "$kdir/uas_sends_bye.xml" -t t1 -i "$a2" -p 5060 \
 	-m "$calls" -nostdin -timeout 40s -trace_stat -stf "$work/uas.csv" \
-	-fd 1 >"$work/uas.out" 2>&1 &
+	${DBG:+-trace_msg -message_file $work/uas.msg -trace_err -error_file $work/uas.err} -fd 1 >"$work/uas.out" 2>&1 &
 uas=$!
 for _ in $(seq 50); do
 	in_host h2 ss -Hltn "src $a2:5061" | grep -q . && break
@@ -90,9 +99,9 @@ done
 # One call a second, so the UAC's connection stays up long enough for
 # the status to be read while the calls run.
 in_host h1 env LD_PRELOAD="$shim" SIPSEC_LOG=stderr \
-	timeout 120 sipp -sf "$kdir/uac_far_bye.xml" -t t1 -i "$a1" -m "$calls" \
+	timeout 120 ${STRACE:+strace -f -tt -s 120 -o $work/uac.strace} sipp -sf "$kdir/uac_far_bye.xml" -t t1 -i "$a1" -m "$calls" \
 	-r 1 -nostdin -timeout 40s -recv_timeout 20000 -trace_stat \
-	-stf "$work/uac.csv" -fd 1 "$a3:5060" >"$work/uac.out" 2>&1 &
+	-stf "$work/uac.csv" ${DBG:+-trace_msg -message_file $work/uac.msg -trace_err -error_file $work/uac.err} -fd 1 "$a3:5060" >"$work/uac.out" 2>&1 &
 uac=$!
 for _ in $(seq 60); do
 	in_host h1 "$ctl" --json status 2>/dev/null | grep -q '"data_path"' && break
@@ -101,6 +110,17 @@ done
 in_host h1 "$ctl" --json status >"$work/h1.json"
 in_host h2 "$ctl" --json status >"$work/h2.json"
 in_host h1 "$ctl" status | sed -n '/^DIR/,$p'
+if [[ -n ${KEEP:-} ]]; then
+	# Where the UAC waits, should it hang.
+	sleep 8
+	{
+		in_host h1 ss -tnie
+		for p in $(pgrep -x sipp); do
+			echo "pid $p $(cat "/proc/$p/wchan")"
+			cat "/proc/$p/stack"
+		done
+	} >"$work/snap-h1.txt" 2>&1 || true
+fi
 
 rc=0
 wait "$uac" || rc=$?
