@@ -104,14 +104,12 @@ static void self_name(struct conn *c, char *out, size_t len)
 }
 
 /* What the policy for c's peer says now of a cached outcome. */
-int agree_cached_ok(struct conn *c, char *why, size_t wlen)
+static int cached_ok(struct conn *c, char *why, size_t wlen)
 {
-	const struct policy *p = policy_find(c->d->cfg,
-					     (struct sockaddr *)&c->peer);
 	struct policy eff;
 	uint32_t bit = 1u << c->mech;
 
-	policy_effective(c->d->cfg, p ? p : policy_global(c->d->cfg), &eff);
+	conn_policy(c, &eff);
 	if (c->mech == SEC_MECH_TLS && (eff.allow & bit) &&
 	    (!eff.require || (eff.require & bit)))
 		return 0;
@@ -120,7 +118,7 @@ int agree_cached_ok(struct conn *c, char *why, size_t wlen)
 	return -EACCES;
 }
 
-int agree_begin(struct conn *c, const struct policy *eff)
+static int begin(struct conn *c, const struct policy *eff)
 {
 	struct agree *a = calloc(1, sizeof(*a));
 	int n;
@@ -278,4 +276,38 @@ const char *agree_describe(const struct conn *c)
 	default:
 		return "standard SIPS peer (no sipsec/1)";
 	}
+}
+
+int agree_start(struct conn *c, char *why, size_t wlen)
+{
+	struct policy eff;
+	int err;
+
+	if (!agree_selected(c->ssl)) {
+		c->mech = SEC_MECH_TLS; /* a standard SIPS peer */
+		return 0;
+	}
+	/* A resumed session that carries an agreement: the client knows
+	 * from its cache, the server from the ticket. */
+	if (c->outgoing ? credcache_agreed(c) : credcache_ticket_agreed(c)) {
+		c->agreed = 2;
+		err = cached_ok(c, why, wlen);
+		if (err && c->outgoing)
+			credcache_forget(c);
+		/* The ticket just used is spent: the next one, at once. */
+		if (!err && !c->outgoing && credcache_issue_ticket(c, true))
+			log_debug("resumed agreement: no new ticket: %s",
+				  tls_error_string());
+		return err;
+	}
+	conn_policy(c, &eff);
+	err = begin(c, &eff);
+	if (err) {
+		snprintf(why, wlen, "agreement: %s",
+			 c->agree && c->agree->why[0] ? c->agree->why :
+							strerror(-err));
+		return err;
+	}
+	c->state = CONN_AGREE;
+	return 1;
 }

@@ -270,6 +270,14 @@ void conn_exit(struct daemon *d)
 	}
 }
 
+void conn_policy(const struct conn *c, struct policy *eff)
+{
+	const struct policy *p = policy_find(c->d->cfg,
+					     (const struct sockaddr *)&c->peer);
+
+	policy_effective(c->d->cfg, p ? p : policy_global(c->d->cfg), eff);
+}
+
 void conn_export(const struct conn *c, struct sipsec_ctl_conn *out)
 {
 	memset(out, 0, sizeof(*out));

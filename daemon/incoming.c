@@ -207,7 +207,6 @@ void incoming_exit(struct daemon *d)
 static int check_client(struct conn *c, char *why, size_t wlen)
 {
 	X509 *crt = SSL_get0_peer_certificate(c->ssl);
-	const struct policy *p;
 	struct policy eff;
 	int err;
 
@@ -224,44 +223,12 @@ static int check_client(struct conn *c, char *why, size_t wlen)
 	}
 	/* What the certificate proved, for the shim's check of the
 	 * requests the program receives. */
-	p = policy_find(c->d->cfg, (struct sockaddr *)&c->peer);
-	policy_effective(c->d->cfg, p ? p : policy_global(c->d->cfg), &eff);
+	conn_policy(c, &eff);
 	tls_peer_identity(c->ssl, &eff, &c->ident);
 	tls_describe(c->ssl, c->tls_version, sizeof(c->tls_version),
 		     c->cipher, sizeof(c->cipher));
 	sipsec_strlcpy(c->path_reason, c->ktls_reason, sizeof(c->path_reason));
 	return 0;
-}
-
-/* A sipsec client selected sipsec/1: agree before delivering. @return 1
- * when the agreement runs, 0 for a standard SIPS client, -errno. */
-static int agree_or_not(struct conn *c, char *why, size_t wlen)
-{
-	const struct policy *p;
-	struct policy eff;
-	int err;
-
-	if (!agree_selected(c->ssl)) {
-		c->mech = SEC_MECH_TLS;
-		return 0;
-	}
-	if (credcache_ticket_agreed(c)) {
-		c->agreed = 2;
-		err = agree_cached_ok(c, why, wlen);
-		if (!err && credcache_issue_ticket(c, true))
-			log_debug("resumed agreement: no new ticket: %s",
-				  tls_error_string());
-		return err;
-	}
-	p = policy_find(c->d->cfg, (struct sockaddr *)&c->peer);
-	policy_effective(c->d->cfg, p ? p : policy_global(c->d->cfg), &eff);
-	err = agree_begin(c, &eff);
-	if (err) {
-		snprintf(why, wlen, "agreement: %s", strerror(-err));
-		return err;
-	}
-	c->state = CONN_AGREE;
-	return 1;
 }
 
 /* Starts our connection to the program's socket: to its own address, or
@@ -346,7 +313,7 @@ void incoming_run(struct conn *c)
 		if (!err)
 			err = check_client(c, why, sizeof(why));
 		if (!err)
-			err = agree_or_not(c, why, sizeof(why));
+			err = agree_start(c, why, sizeof(why));
 		if (err < 0)
 			break;
 		if (err == 0)

@@ -258,47 +258,16 @@ static int finish(struct conn *c, char *why, size_t wlen)
 	return 0;
 }
 
-/* The handshake is done: agree with a sipsec peer first. @return 1 when
- * the agreement runs (CONN_AGREE), 0 to go on, -errno. */
-static int agree_or_not(struct conn *c, char *why, size_t wlen)
-{
-	const struct policy *p;
-	struct policy eff;
-	int err;
-
-	if (!agree_selected(c->ssl))
-		return 0; /* a standard SIPS server: TLS, as policy requires */
-	if (credcache_agreed(c)) {
-		err = agree_cached_ok(c, why, wlen);
-		if (err)
-			credcache_forget(c);
-		c->agreed = 2;
-		return err;
-	}
-	p = policy_find(c->d->cfg, (struct sockaddr *)&c->peer);
-	policy_effective(c->d->cfg, p ? p : policy_global(c->d->cfg), &eff);
-	err = agree_begin(c, &eff);
-	if (err) {
-		snprintf(why, wlen, "agreement: %s", c->agree ? c->agree->why :
-			 strerror(-err));
-		return err;
-	}
-	c->state = CONN_AGREE;
-	return 1;
-}
-
 /* Handshake (and agreement) done: hand over. @return 0, 1 when done
  * (kernel path), -errno. */
 static int hand_over(struct conn *c, char *why, size_t wlen)
 {
-	const struct policy *p;
 	struct policy eff;
 	int err;
 
 	/* While OpenSSL still holds the certificate: what the shim checks
 	 * the program's requests against. */
-	p = policy_find(c->d->cfg, (struct sockaddr *)&c->peer);
-	policy_effective(c->d->cfg, p ? p : policy_global(c->d->cfg), &eff);
+	conn_policy(c, &eff);
 	tls_peer_identity(c->ssl, &eff, &c->ident);
 	if (c->kernel) {
 		err = finish_kernel(c, why, wlen);
@@ -334,7 +303,7 @@ void outgoing_run(struct conn *c)
 			return;
 		}
 		if (!err)
-			err = agree_or_not(c, why, sizeof(why));
+			err = agree_start(c, why, sizeof(why));
 		if (err < 0)
 			break;
 		if (err == 0) {

@@ -321,6 +321,8 @@ void conn_watch(struct conn *c, uint32_t tls_events, uint32_t plain_events);
 void conn_mirror(struct conn *c, uint8_t path);
 uint64_t now_ms(void);
 void conn_export(const struct conn *c, struct sipsec_ctl_conn *out);
+/** @brief The effective policy for c's peer, as configured now. */
+void conn_policy(const struct conn *c, struct policy *eff);
 /** @brief Which path policy and kernel give c; why says so when not
  * the kernel. @return 1 kernel, 0 user space, -ECONNREFUSED refused. */
 int conn_choose_path(struct conn *c, const struct policy *eff, char *why,
@@ -383,9 +385,12 @@ void agree_ctx_setup(SSL_CTX *ctx, bool server);
 void agree_watch_records(struct conn *c);
 /** @brief Whether the handshake selected ALPN sipsec/1. */
 bool agree_selected(SSL *ssl);
-int agree_begin(struct conn *c, const struct policy *eff);
-/** @brief Does policy still accept what a resumed session agreed? */
-int agree_cached_ok(struct conn *c, char *why, size_t wlen);
+/**
+ * @brief After the handshake: a standard SIPS peer (0, c->mech tls), an
+ * agreement resumed from the cache and still allowed by policy (0,
+ * c->agreed 2), or the agreement starts (1, CONN_AGREE); -errno with why.
+ */
+int agree_start(struct conn *c, char *why, size_t wlen);
 /** @return 0 agreed; -EAGAIN with *want; -errno with c->agree->why. */
 int agree_step(struct conn *c, uint32_t *want);
 void agree_end(struct conn *c);
