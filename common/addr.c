@@ -188,6 +188,28 @@ void sipsec_ctl_to_sa(const struct sipsec_ctl_addr *a, struct sockaddr_storage *
 	}
 }
 
+bool sipsec_sa_equal(const struct sockaddr_storage *a,
+		     const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port &&
+		       x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a,
+					  *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		       !memcmp(&x->sin6_addr, &y->sin6_addr,
+			       sizeof(x->sin6_addr));
+	}
+	return false;
+}
+
 int sipsec_sa_ip(const struct sockaddr *sa, char *buf, size_t len)
 {
 	const void *a;

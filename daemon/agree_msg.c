@@ -255,6 +255,17 @@ static bool in_list(const struct sec_mech *l, size_t n,
 	return false;
 }
 
+/* The first header of a name sipsec has no id for. */
+static const struct sip_header *named(const struct sip_msg *m,
+				      const char *name)
+{
+	const struct sip_header *h = NULL;
+
+	while ((h = sip_find(m, SIP_H_OTHER, h)) && !sip_str_eq(h->name, name))
+		;
+	return h;
+}
+
 static bool has_token(const struct sip_msg *m, enum sip_hdr id,
 		      const char *tok)
 {
@@ -290,10 +301,7 @@ static int check_request(struct agree *a, const struct sip_msg *m,
 		snprintf(a->why, sizeof(a->why), "no Require: sec-agree");
 		return -EPROTO;
 	}
-	h = sip_find(m, SIP_H_OTHER, NULL);
-	for (; h && !sip_str_eq(h->name, "Sipsec-Flow");
-	     h = sip_find(m, SIP_H_OTHER, h))
-		;
+	h = named(m, "Sipsec-Flow");
 	if (!h || !sip_str_eq(h->value, flow_name(a->flow))) {
 		snprintf(a->why, sizeof(a->why), "Sipsec-Flow is not '%s'",
 			 flow_name(a->flow));
@@ -448,11 +456,8 @@ static int check_response(struct agree *a, const struct sip_msg *m,
 		return -EPROTO;
 	}
 	if (m->status != 200) {
-		const struct sip_header *wh = sip_find(m, SIP_H_OTHER, NULL);
+		const struct sip_header *wh = named(m, "Warning");
 
-		for (; wh && !sip_str_eq(wh->name, "Warning");
-		     wh = sip_find(m, SIP_H_OTHER, wh))
-			;
 		snprintf(a->why, sizeof(a->why), "the peer refused: %d %.*s%s%.*s",
 			 m->status, (int)m->reason.n, m->reason.p,
 			 wh ? ": " : "", wh ? (int)wh->value.n : 0,

@@ -55,13 +55,7 @@ void credcache_set_clock(uint64_t (*fn)(void))
 static bool same_peer(const struct cred *e, const struct sockaddr_storage *p,
 		      const char *name)
 {
-	struct sockaddr_storage a = e->peer, b = *p;
-
-	return a.ss_family == b.ss_family &&
-	       !memcmp(&a, &b, a.ss_family == AF_INET ?
-					sizeof(struct sockaddr_in) :
-					sizeof(struct sockaddr_in6)) &&
-	       !strcmp(e->name, name);
+	return sipsec_sa_equal(&e->peer, p) && !strcmp(e->name, name);
 }
 
 static void unlink_cred(struct cred *e)

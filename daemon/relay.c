@@ -37,23 +37,6 @@ struct pairing {
 
 static struct pairing *pairings;
 
-static bool same_addr(const struct sockaddr_storage *a,
-		      const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-
-		return x->sin_port == y->sin_port &&
-		       x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-
-	return x->sin6_port == y->sin6_port &&
-	       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
-}
-
 static void on_accept(struct loop *l, int fd, uint32_t ev, void *arg)
 {
 	struct sockaddr_storage ss;
@@ -69,7 +52,7 @@ static void on_accept(struct loop *l, int fd, uint32_t ev, void *arg)
 	if (s < 0)
 		return;
 	for (pp = &pairings; (p = *pp); pp = &p->next)
-		if (same_addr(&p->addr, &ss))
+		if (sipsec_sa_equal(&p->addr, &ss))
 			break;
 	if (!p) {
 		char a[64];

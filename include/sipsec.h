@@ -51,6 +51,9 @@ bool sipsec_net_contains(const struct sipsec_net *net,
 int sipsec_net_format(const struct sipsec_net *net, char *buf, size_t len);
 /** @brief "198.18.0.2:5060" / "[2001:db8::2]:5060"; never fails. */
 const char *sipsec_sa_format(const struct sockaddr *sa, char *buf, size_t len);
+/** @brief Same family, address and port (IPv4 or IPv6). */
+bool sipsec_sa_equal(const struct sockaddr_storage *a,
+		     const struct sockaddr_storage *b);
 /** @brief The address alone, without brackets or port: 0 or -errno. */
 int sipsec_sa_ip(const struct sockaddr *sa, char *buf, size_t len);
 uint16_t sipsec_sa_port(const struct sockaddr *sa);
