@@ -126,10 +126,11 @@ static int begin(struct conn *c, const struct policy *eff)
 	if (!a)
 		return -ENOMEM;
 	c->agree = a;
-	agree_init(a, !c->outgoing, AGREE_FLOW_TCP);
+	agree_init(a, !c->outgoing, c->outgoing ? c->flow : 0);
+	a->flows = c->flows;
 	a->allow = eff->allow;
 	a->require = eff->require;
-	a->keyings = 0; /* ipsec is not agreed for TCP flows */
+	a->keyings = 0; /* no flow of this build keys ipsec yet */
 	self_name(c, a->self, sizeof(a->self));
 	if (c->outgoing) {
 		const char *peer = c->expect;

@@ -31,15 +31,45 @@
 
 #include "sipsecd.h"
 
-/* What this build can set up, per flow. */
+/* What this build can set up, per flow. A udp flow's datagrams ride in
+ * the TLS channel between the two daemons (udp.c): mechanism tls. */
 static uint32_t flow_mechs(uint8_t flow)
 {
-	return flow == AGREE_FLOW_TCP ? 1u << SEC_MECH_TLS : 0;
+	return flow == AGREE_FLOW_TCP || flow == AGREE_FLOW_UDP ?
+		       1u << SEC_MECH_TLS : 0;
 }
 
-static const char *flow_name(uint8_t flow)
+const char *agree_flow_name(uint8_t flow)
 {
-	return flow == AGREE_FLOW_TCP ? "tcp" : "?";
+	switch (flow) {
+	case AGREE_FLOW_TCP:
+		return "tcp";
+	case AGREE_FLOW_UDP:
+		return "udp";
+	default:
+		return "?";
+	}
+}
+
+/* Server: the flow the client asks for, if this host takes it. */
+static int pick_flow(struct agree *a, const struct sip_header *h)
+{
+	static const uint8_t flows[] = { AGREE_FLOW_TCP, AGREE_FLOW_UDP };
+
+	for (size_t i = 0; h && i < ARRAY_SIZE(flows); i++) {
+		if (!sip_str_eq(h->value, agree_flow_name(flows[i])))
+			continue;
+		if (!(a->flows & flows[i])) {
+			snprintf(a->why, sizeof(a->why), "no program here "
+				 "takes SIP over %s there",
+				 agree_flow_name(flows[i]));
+			return -ENOENT;
+		}
+		a->flow = flows[i];
+		return 0;
+	}
+	snprintf(a->why, sizeof(a->why), "no Sipsec-Flow this host knows");
+	return -EPROTO;
 }
 
 static void rand_hex(char *out, size_t bytes)
@@ -151,7 +181,7 @@ static int request(struct agree *a, unsigned cseq, char *buf, size_t len)
 		  "X-SIP-SECURE-FROM: %s\r\n"
 		  "X-SIP-SECURE-TO: %s\r\n",
 		  a->peer, a->self, a->call_id, cseq, a->self, a->tag,
-		  a->peer, a->call_id, cseq, flow_name(a->flow), a->self,
+		  a->peer, a->call_id, cseq, agree_flow_name(a->flow), a->self,
 		  a->peer);
 	if (err)
 		return err;
@@ -185,7 +215,7 @@ int agree_offer(struct agree *a, char *buf, size_t len)
 	a->n_offer = local_list(a, a->offer);
 	if (!a->n_offer) {
 		snprintf(a->why, sizeof(a->why), "policy allows nothing this "
-			 "flow can use (%s)", flow_name(a->flow));
+			 "flow can use (%s)", agree_flow_name(a->flow));
 		return -ENOENT;
 	}
 	n = request(a, 1, buf, len);
@@ -302,9 +332,14 @@ static int check_request(struct agree *a, const struct sip_msg *m,
 		return -EPROTO;
 	}
 	h = named(m, "Sipsec-Flow");
-	if (!h || !sip_str_eq(h->value, flow_name(a->flow))) {
+	if (a->server && !a->flow) {
+		r = pick_flow(a, h);
+		if (r)
+			return r;
+	}
+	if (!h || !sip_str_eq(h->value, agree_flow_name(a->flow))) {
 		snprintf(a->why, sizeof(a->why), "Sipsec-Flow is not '%s'",
-			 flow_name(a->flow));
+			 agree_flow_name(a->flow));
 		return -EPROTO;
 	}
 	h = sip_find(m, SIP_H_X_SECURE_FROM, NULL);
@@ -378,6 +413,8 @@ int agree_answer(struct agree *a, const struct sip_msg *req, char *buf,
 	int r;
 
 	r = check_request(a, req, 1);
+	if (r == -ENOENT)
+		return refuse(a, req, 488, "Not Acceptable Here", buf, len);
 	if (r)
 		return req->request ? refuse(a, req, 400, "Bad Request", buf,
 					     len) : r;
@@ -413,7 +450,7 @@ int agree_answer(struct agree *a, const struct sip_msg *req, char *buf,
 	if (a->require && !(a->require & flow_mechs(a->flow))) {
 		snprintf(a->why, sizeof(a->why), "policy requires %s, which a "
 			 "%s flow cannot use", sec_mech_name((uint8_t)
-			 __builtin_ctz(a->require)), flow_name(a->flow));
+			 __builtin_ctz(a->require)), agree_flow_name(a->flow));
 		return refuse(a, req, 488, "Not Acceptable Here", buf, len);
 	}
 	r = sec_select(a->offer, a->n_offer, a->allow & flow_mechs(a->flow),

@@ -31,6 +31,12 @@
 #include "sipsecd.h"
 #include "enforce.h"
 
+bool conn_is_up(const struct conn *c)
+{
+	return c->state == CONN_RELAY || c->state == CONN_KERNEL ||
+	       c->state == CONN_CHANNEL;
+}
+
 uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -171,7 +177,8 @@ void conn_close(struct conn *c, const char *reason)
 	free(c->up);
 	free(c->down);
 	agree_end(c);
-	if (c->state != CONN_RELAY && c->state != CONN_KERNEL)
+	udp_chan_free(c);
+	if (!conn_is_up(c))
 		d->n_pending--;
 	if (c->prev)
 		c->prev->next = c->next;
@@ -189,6 +196,10 @@ void conn_run(struct conn *c)
 
 	if (c->state == CONN_KERNEL)
 		return;
+	if (c->state == CONN_CHANNEL) {
+		udp_chan_run(c);
+		return;
+	}
 	if (c->state != CONN_RELAY) {
 		if (c->outgoing)
 			outgoing_run(c);
@@ -223,6 +234,8 @@ static void on_tick(struct loop *l, int fd, uint32_t ev, void *arg)
 				conn_close(c, NULL);
 			continue;
 		}
+		if (c->state == CONN_CHANNEL)
+			continue;
 		if (c->state == CONN_RELAY) {
 			if (c->linger_ms && now >= c->linger_ms)
 				conn_close(c, "the peer did not close within "
@@ -290,7 +303,9 @@ void conn_export(const struct conn *c, struct sipsec_ctl_conn *out)
 	out->mech = c->mech ? c->mech : SIPSEC_MECH_TLS;
 	out->agreed = c->agreed;
 	out->keying = c->keying;
-	out->path = c->state == CONN_RELAY ? SIPSEC_PATH_USERSPACE :
+	out->flow = c->flow;
+	out->path = c->state == CONN_RELAY || c->state == CONN_CHANNEL ?
+			    SIPSEC_PATH_USERSPACE :
 		    c->state == CONN_KERNEL ? SIPSEC_PATH_KERNEL :
 					      SIPSEC_PATH_NONE;
 	out->ktls_tx = c->ktls_tx;
@@ -301,7 +316,10 @@ void conn_export(const struct conn *c, struct sipsec_ctl_conn *out)
 	memcpy(out->peer_name, c->peer_name, sizeof(out->peer_name));
 	memcpy(out->tls_version, c->tls_version, sizeof(out->tls_version));
 	memcpy(out->cipher, c->cipher, sizeof(out->cipher));
-	if (c->state == CONN_RELAY || c->state == CONN_KERNEL)
+	if (c->state == CONN_CHANNEL)
+		udp_chan_describe(c, out->path_reason,
+				  sizeof(out->path_reason));
+	else if (conn_is_up(c))
 		memcpy(out->path_reason, c->path_reason,
 		       sizeof(out->path_reason));
 	else
@@ -345,7 +363,7 @@ void conn_to_kernel(struct conn *c)
 	close_fd(&c->prog_fd);
 	snprintf(c->path_reason, sizeof(c->path_reason), "TX %s, RX %s",
 		 c->ktls_tx ? "on" : "off", c->ktls_rx ? "on" : "off");
-	if (c->state != CONN_RELAY && c->state != CONN_KERNEL)
+	if (!conn_is_up(c))
 		c->d->n_pending--;
 	c->state = CONN_KERNEL;
 	c->check_ms = now_ms() + 5000;

@@ -202,6 +202,25 @@ static int on_connect(struct client *c, const struct sipsec_ctl_hdr *h,
 	return 0;
 }
 
+static int on_udp(struct client *c, const struct sipsec_ctl_hdr *h,
+		  const void *body, size_t len, int rfd)
+{
+	struct sipsec_ctl_udp_ok ok;
+	struct sipsec_ctl_udp req;
+	int err;
+
+	if (len != sizeof(req) || rfd < 0) {
+		if (rfd >= 0)
+			close(rfd);
+		return reply(c, SIPSEC_CTL_ERROR, h->seq, -EBADMSG, 0, NULL, 0);
+	}
+	memcpy(&req, body, sizeof(req));
+	err = udp_register(c->d, &req, rfd, c->cred.uid, &ok);
+	if (err)
+		return reply(c, SIPSEC_CTL_ERROR, h->seq, err, 0, NULL, 0);
+	return reply(c, SIPSEC_CTL_UDP, h->seq, 0, 0, &ok, sizeof(ok));
+}
+
 static int on_fetch(struct client *c, const struct sipsec_ctl_hdr *h,
 		    const void *body, size_t len)
 {
@@ -228,8 +247,10 @@ static int handle(struct client *c, const char *buf, size_t n, int rfd)
 	memcpy(&h, buf, sizeof(h));
 	if (rfd >= 0 && c->greeted && h.type == SIPSEC_CTL_CONNECT)
 		return on_connect(c, &h, body, len, rfd);
+	if (rfd >= 0 && c->greeted && h.type == SIPSEC_CTL_UDP)
+		return on_udp(c, &h, body, len, rfd);
 	if (rfd >= 0) {
-		/* Only CONNECT takes a descriptor; one that arrives with
+		/* Only CONNECT and UDP take a descriptor; one that arrives with
 		 * anything else is refused unused. */
 		close(rfd);
 		log_warnx("control: pid %d sent a descriptor with request %u",
@@ -254,6 +275,8 @@ static int handle(struct client *c, const char *buf, size_t n, int rfd)
 		return on_listen(c, &h, body, len);
 	case SIPSEC_CTL_FETCH:
 		return on_fetch(c, &h, body, len);
+	case SIPSEC_CTL_UDP:
+		return on_udp(c, &h, body, len, -1);
 	default:
 		return reply(c, SIPSEC_CTL_ERROR, h.seq, -EOPNOTSUPP, 0, NULL,
 			     0) ? -EIO : 0;

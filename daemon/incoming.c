@@ -52,6 +52,8 @@ struct listener {
 	struct sockaddr_storage bound; /* the program's SIP address */
 	struct sockaddr_storage tls; /* ours */
 	uint8_t secret[16];
+	uint8_t flows; /* enum agree_flow bits: a TCP program listens, a
+			* UDP program is bound (udp.c) */
 	size_t users; /* connections still delivering to it */
 	bool dead;
 };
@@ -78,6 +80,10 @@ static void listener_kill(struct daemon *d, struct listener *l)
 
 	if (l->dead)
 		return;
+	if (l->flows & AGREE_FLOW_UDP) {
+		l->flows &= (uint8_t)~AGREE_FLOW_TCP; /* UDP still takes it */
+		return;
+	}
 	log_info("listen: %s: the program no longer listens on port %u",
 		 sipsec_sa_format((struct sockaddr *)&l->tls, a, sizeof(a)),
 		 sipsec_sa_port((struct sockaddr *)&l->bound));
@@ -114,6 +120,7 @@ static void on_tls_accept(struct loop *lp, int fd, uint32_t ev, void *arg)
 	}
 	c->tls_fd = s;
 	c->lst = l;
+	c->flows = l->flows;
 	l->users++;
 	len = sizeof(c->peer);
 	getpeername(s, (struct sockaddr *)&c->peer, &len);
@@ -143,48 +150,73 @@ static void on_tls_accept(struct loop *lp, int fd, uint32_t ev, void *arg)
 	conn_run(c);
 }
 
-int incoming_listen(struct daemon *d, const struct sipsec_ctl_listen *req)
+/* The TLS listener for a program's SIP address, made if need be. */
+static int listener_get(struct daemon *d, const struct sipsec_ctl_addr *bound,
+			struct listener **out)
 {
 	const struct policy *g = policy_global(d->cfg);
+	struct sockaddr_storage ss;
 	struct listener *l;
 	socklen_t len;
 	char a[64];
 	int err;
 
-	if (req->bound.family != AF_INET && req->bound.family != AF_INET6)
+	if (bound->family != AF_INET && bound->family != AF_INET6)
 		return -EAFNOSUPPORT;
+	sipsec_ctl_to_sa(bound, &ss, &len);
+	for (l = d->listeners; l; l = l->next) {
+		if (!l->dead && !memcmp(&l->bound, &ss, sizeof(ss))) {
+			*out = l;
+			return 0;
+		}
+	}
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
 	l->d = d;
-	sipsec_ctl_to_sa(&req->bound, &l->bound, &len);
-	for (struct listener *o = d->listeners; o; o = o->next) {
-		if (!o->dead && !memcmp(&o->bound, &l->bound, sizeof(l->bound))) {
-			/* The program listens again (restarted, or another
-			 * process on a shared port): it takes over. */
-			memcpy(o->secret, req->secret, sizeof(o->secret));
-			free(l);
-			return 0;
-		}
-	}
-	memcpy(l->secret, req->secret, sizeof(l->secret));
+	l->bound = ss;
 	l->tls = l->bound;
-	sipsec_sa_set_port(&l->tls, g->tls_port ? g->tls_port : req->bound.port + 1);
+	sipsec_sa_set_port(&l->tls, g->tls_port ? g->tls_port : bound->port + 1);
 	l->fd = loop_listen(d->loop, SOCK_STREAM, (struct sockaddr *)&l->tls,
 			    len, 1024, on_tls_accept, l);
 	sipsec_sa_format((struct sockaddr *)&l->tls, a, sizeof(a));
 	if (l->fd < 0) {
 		err = l->fd;
 		log_warnx("listen: TLS on %s for the program's port %u: %s", a,
-			  req->bound.port, strerror(-err));
+			  bound->port, strerror(-err));
 		free(l);
 		return err;
 	}
 	l->next = d->listeners;
 	d->listeners = l;
 	log_info("listen: TLS on %s for the program on port %u", a,
-		 req->bound.port);
+		 bound->port);
+	*out = l;
 	return 0;
+}
+
+int incoming_listen(struct daemon *d, const struct sipsec_ctl_listen *req)
+{
+	struct listener *l;
+	int err = listener_get(d, &req->bound, &l);
+
+	if (err)
+		return err;
+	/* A program listening again (restarted, or another process on a
+	 * shared port) takes over. */
+	memcpy(l->secret, req->secret, sizeof(l->secret));
+	l->flows |= AGREE_FLOW_TCP;
+	return 0;
+}
+
+int incoming_listen_udp(struct daemon *d, const struct sipsec_ctl_addr *bound)
+{
+	struct listener *l;
+	int err = listener_get(d, bound, &l);
+
+	if (!err)
+		l->flows |= AGREE_FLOW_UDP;
+	return err;
 }
 
 void incoming_exit(struct daemon *d)
@@ -334,8 +366,25 @@ void incoming_run(struct conn *c)
 		c->mech = c->agree->choice.mech;
 		c->keying = c->agree->choice.keying;
 		c->agreed = 1;
+		c->flow = c->agree->flow;
 		agree_end(c);
 	deliver:
+		if (!c->flow)
+			c->flow = AGREE_FLOW_TCP; /* SIPS, or resumed */
+		if (c->flow == AGREE_FLOW_UDP) {
+			incoming_drop(c);
+			err = udp_chan_up(c, why, sizeof(why));
+			if (err)
+				break;
+			return;
+		}
+		if (!(c->lst->flows & AGREE_FLOW_TCP)) {
+			snprintf(why, sizeof(why), "no program here takes SIP "
+				 "over tcp on port %u",
+				 sipsec_sa_port((struct sockaddr *)&c->lst->bound));
+			err = -ECONNREFUSED;
+			break;
+		}
 		if (c->kernel)
 			err = ktls_finish(c, c->tls_fd, why, sizeof(why));
 		if (!err && c->lst->dead)

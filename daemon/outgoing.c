@@ -46,6 +46,56 @@ static int reply_pass(int client_fd, uint32_t seq)
 			       sizeof(r), -1);
 }
 
+/* Our TLS client to c->peer (its TLS port): the program's own socket on
+ * the kernel path (already in c->tls_fd), a new one otherwise. */
+static int start_tls(struct conn *c, const struct policy *eff, char *why,
+		     size_t wlen)
+{
+	socklen_t len = c->peer.ss_family == AF_INET ?
+				sizeof(struct sockaddr_in) :
+				sizeof(struct sockaddr_in6);
+	char peer[64];
+	SSL_CTX *ctx;
+	int one = 1;
+
+	ctx = tls_ctx_get(eff, false, c->kernel ? c->d->probe.ktls_suites : 0,
+			  why, wlen);
+	if (!ctx)
+		return -ECONNREFUSED;
+	if (c->tls_fd < 0)
+		c->tls_fd = socket(c->peer.ss_family,
+				   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->tls_fd < 0) {
+		snprintf(why, wlen, "socket: %s", strerror(errno));
+		return -errno;
+	}
+	setsockopt(c->tls_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->ssl = tls_client_new(ctx, c->tls_fd, eff,
+				(struct sockaddr *)&c->peer, c->expect,
+				sizeof(c->expect));
+	if (!c->ssl) {
+		snprintf(why, wlen, "TLS setup: %s", tls_error_string());
+		return -ECONNREFUSED;
+	}
+	SSL_set_app_data(c->ssl, c); /* ktls_keylog() finds us */
+	if (c->kernel)
+		agree_watch_records(c);
+	/* A channel is agreed afresh: a resumed session would not tell
+	 * the server which flow it is for. */
+	if (c->flow == AGREE_FLOW_TCP && credcache_resume(c) < 0)
+		log_debug("to %s: cached session not usable",
+			  sipsec_sa_format((struct sockaddr *)&c->peer, peer,
+					   sizeof(peer)));
+	if (connect(c->tls_fd, (struct sockaddr *)&c->peer, len) < 0 &&
+	    errno != EINPROGRESS) {
+		snprintf(why, wlen, "TCP connect: %s", strerror(errno));
+		return -errno;
+	}
+	c->state = CONN_TCP;
+	conn_watch(c, POLLOUT, 0);
+	return 0;
+}
+
 int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,
 		   const struct sipsec_ctl_connect *req, int prog_fd,
 		   uid_t uid)
@@ -56,8 +106,7 @@ int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,
 	struct conn *c = NULL;
 	socklen_t len;
 	char peer[64], why[256];
-	SSL_CTX *ctx;
-	int err, one = 1, kernel;
+	int err, kernel;
 
 	err = sock_check(prog_fd, &want, uid);
 	if (err) {
@@ -76,6 +125,7 @@ int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,
 		return -EBUSY;
 	}
 	c->prog_fd = prog_fd;
+	c->flow = AGREE_FLOW_TCP;
 	sipsec_ctl_to_sa(&req->peer, &c->peer, &len);
 	sipsec_sa_format((struct sockaddr *)&c->peer, peer, sizeof(peer));
 	p = policy_find(d->cfg, (struct sockaddr *)&c->peer);
@@ -99,10 +149,6 @@ int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,
 		goto refuse;
 	}
 	c->kernel = kernel == 1;
-	ctx = tls_ctx_get(&eff, false, c->kernel ? d->probe.ktls_suites : 0,
-			  why, sizeof(why));
-	if (!ctx)
-		goto refuse;
 	c->reply_fd = fcntl(client_fd, F_DUPFD_CLOEXEC, 3);
 	if (c->reply_fd < 0) {
 		snprintf(why, sizeof(why), "dup: %s", strerror(errno));
@@ -120,38 +166,39 @@ int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,
 			snprintf(why, sizeof(why), "fcntl: %s", strerror(errno));
 			goto refuse;
 		}
-	} else {
-		c->tls_fd = socket(c->peer.ss_family,
-				   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	}
-	if (c->tls_fd < 0) {
-		snprintf(why, sizeof(why), "socket: %s", strerror(errno));
+	if (start_tls(c, &eff, why, sizeof(why)))
 		goto refuse;
-	}
-	setsockopt(c->tls_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->ssl = tls_client_new(ctx, c->tls_fd, &eff,
-				(struct sockaddr *)&c->peer, c->expect,
-				sizeof(c->expect));
-	if (!c->ssl) {
-		snprintf(why, sizeof(why), "TLS setup: %s", tls_error_string());
-		goto refuse;
-	}
-	SSL_set_app_data(c->ssl, c); /* ktls_keylog() finds us */
-	if (c->kernel)
-		agree_watch_records(c);
-	if (credcache_resume(c) < 0)
-		log_debug("to %s: cached session not usable", peer);
-	if (connect(c->tls_fd, (struct sockaddr *)&c->peer, len) < 0 &&
-	    errno != EINPROGRESS) {
-		snprintf(why, sizeof(why), "TCP connect: %s", strerror(errno));
-		goto refuse;
-	}
-	c->state = CONN_TCP;
-	conn_watch(c, POLLOUT, 0);
 	return 0;
 refuse:
 	conn_close(c, why);
 	return 0; /* answered by conn_close() */
+}
+
+int outgoing_channel(struct daemon *d, const struct sockaddr_storage *peer,
+		     struct conn **out)
+{
+	const struct policy *p = policy_find(d->cfg, (struct sockaddr *)peer);
+	struct policy eff;
+	struct conn *c;
+	char why[256];
+
+	policy_effective(d->cfg, p ? p : policy_global(d->cfg), &eff);
+	c = conn_new(d, true);
+	if (!c)
+		return -EBUSY;
+	c->flow = AGREE_FLOW_UDP;
+	c->peer = *peer;
+	sipsec_sa_set_port(&c->peer, tls_port_for(&eff, sipsec_sa_port(
+						(struct sockaddr *)peer)));
+	sipsec_strlcpy(c->ktls_reason, "a UDP channel is relayed by sipsecd",
+		       sizeof(c->ktls_reason));
+	if (start_tls(c, &eff, why, sizeof(why))) {
+		conn_close(c, why);
+		return -ECONNREFUSED;
+	}
+	*out = c;
+	return 0;
 }
 
 /* The handshake is done and the identity checked: connect the program's
@@ -306,6 +353,13 @@ void outgoing_run(struct conn *c)
 			err = agree_start(c, why, sizeof(why));
 		if (err < 0)
 			break;
+		if (err == 0 && c->flow == AGREE_FLOW_UDP && !c->agreed) {
+			snprintf(why, sizeof(why), "the peer is a standard SIPS "
+				 "server (no sipsec/1): it cannot take SIP over "
+				 "UDP in TLS");
+			err = -ECONNREFUSED;
+			break;
+		}
 		if (err == 0) {
 			if (!c->mech)
 				c->mech = SEC_MECH_TLS;
@@ -329,6 +383,10 @@ void outgoing_run(struct conn *c)
 		c->agreed = 1;
 		agree_end(c);
 		credcache_store(c);
+		if (c->flow == AGREE_FLOW_UDP) {
+			err = udp_chan_up(c, why, sizeof(why));
+			break;
+		}
 	hand_over:
 		err = hand_over(c, why, sizeof(why));
 		if (err < 0 || err == 1 || c->plain_fd < 0)

@@ -251,6 +251,7 @@ enum conn_state {
 	CONN_RELAY, /* user-space data path */
 	CONN_FETCH, /* incoming kernel path: the shim fetches the socket */
 	CONN_KERNEL, /* kernel path: a record for status, no descriptor */
+	CONN_CHANNEL, /* UDP datagrams between two daemons (udp.c) */
 };
 
 #define RELAY_BUF 16384 /* one TLS record's worth */
@@ -306,6 +307,10 @@ struct conn {
 	struct agree *agree; /* while CONN_AGREE */
 	uint8_t mech, keying; /* what was agreed (sec_mech_id, sec_keying) */
 	uint8_t agreed; /* 1: with a sipsec peer; 2: resumed from the cache */
+	uint8_t flow; /* enum agree_flow: what the connection carries */
+	uint8_t flows; /* incoming: the flows the listener's programs take */
+	/* udp.c: a channel carrying the datagrams of UDP SIP programs */
+	struct chan *chan;
 };
 
 int conn_init(struct daemon *d);
@@ -320,6 +325,8 @@ void conn_watch(struct conn *c, uint32_t tls_events, uint32_t plain_events);
 /** @brief Mirror the connection into the enforcement's associations map. */
 void conn_mirror(struct conn *c, uint8_t path);
 uint64_t now_ms(void);
+/** @brief Past the setup: data moves (relay, kernel, channel). */
+bool conn_is_up(const struct conn *c);
 void conn_export(const struct conn *c, struct sipsec_ctl_conn *out);
 /** @brief The effective policy for c's peer, as configured now. */
 void conn_policy(const struct conn *c, struct policy *eff);
@@ -340,11 +347,12 @@ int sockdiag_alive(const struct sockaddr_storage *local,
 
 /* agree_msg.c: the agreement's messages, written and checked, no I/O */
 #define AGREE_ALPN "sipsec/1"
-enum agree_flow { AGREE_FLOW_TCP = 1 };
+enum agree_flow { AGREE_FLOW_TCP = 1, AGREE_FLOW_UDP = 2 };
 
 struct agree {
 	bool server, refused;
-	uint8_t flow; /* enum agree_flow */
+	uint8_t flow; /* enum agree_flow; a server learns it from the offer */
+	uint8_t flows; /* server: the flows this host takes (bit mask) */
 	int step; /* client: 1 offered, 3 verified, 4 done;
 		   * server: 2 answered, 4 confirmed */
 	uint32_t allow, require, keyings; /* policy, as for sec_select() */
@@ -367,6 +375,7 @@ struct agree {
 };
 
 void agree_init(struct agree *a, bool server, uint8_t flow);
+const char *agree_flow_name(uint8_t flow);
 /* Each returns the length of the next message in buf, or -errno with
  * a->why. A server's refusal is a message too (a 4xx; a->refused). */
 int agree_offer(struct agree *a, char *buf, size_t len);
@@ -429,9 +438,14 @@ int outgoing_start(struct daemon *d, int client_fd, uint32_t seq,
 		   const struct sipsec_ctl_connect *req, int prog_fd,
 		   uid_t uid);
 void outgoing_run(struct conn *c);
+/** @brief A UDP channel to peer's sipsecd (TLS port from policy). */
+int outgoing_channel(struct daemon *d, const struct sockaddr_storage *peer,
+		     struct conn **out);
 
 /* incoming.c: the program listens: LISTEN from the shim, TLS accepts */
 int incoming_listen(struct daemon *d, const struct sipsec_ctl_listen *req);
+/** @brief Take TLS for a UDP program's address: channels (udp.c). */
+int incoming_listen_udp(struct daemon *d, const struct sipsec_ctl_addr *bound);
 void incoming_run(struct conn *c);
 void incoming_drop(struct conn *c);
 /** @brief FETCH: send the shim the kernel-path socket it was rung for. */
@@ -451,6 +465,19 @@ void relay_start(struct conn *c);
 void relay_ready(struct conn *c, int fd, uint32_t revents);
 /** @return 0 still running, 1 both directions closed, <0 error. */
 int relay_pump(struct conn *c);
+
+/* udp.c: SIP over UDP on the user-space path, channels between daemons */
+int udp_init(struct daemon *d);
+void udp_exit(struct daemon *d);
+/** @brief SIPSEC_CTL_UDP: the program's UDP SIP socket fd (always
+ * closed) goes through us. @return 0 and *ok, or -errno. */
+int udp_register(struct daemon *d, const struct sipsec_ctl_udp *req, int fd,
+		 uid_t uid, struct sipsec_ctl_udp_ok *ok);
+/** @brief The agreement settled a udp flow: c carries datagrams now. */
+int udp_chan_up(struct conn *c, char *why, size_t wlen);
+void udp_chan_run(struct conn *c);
+void udp_chan_free(struct conn *c);
+void udp_chan_describe(const struct conn *c, char *buf, size_t len);
 
 /* main.c */
 struct daemon {
@@ -472,6 +499,10 @@ struct daemon {
 	struct sockaddr_storage relay_addr[2];
 	/* incoming.c */
 	struct listener *listeners;
+	/* udp.c */
+	int udp_fd[2]; /* relay addresses: [0] 127.0.0.1, [1] ::1 */
+	struct sockaddr_storage udp_addr[2];
+	struct udp_ep *eps; /* the programs' registered UDP SIP sockets */
 	/* enforce.c: NULL when not loaded */
 	struct enforce *enf;
 };

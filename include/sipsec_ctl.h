@@ -49,6 +49,15 @@ enum sipsec_ctl_type {
 	/* reply part of SIPSEC_CTL_STATUS, after the connections: one
 	 * credential cache entry, struct sipsec_ctl_cache */
 	SIPSEC_CTL_STATUS_CACHE = 8,
+	/* shim -> daemon, with the program's bound UDP socket: it carries
+	 * SIP (bound to a SIP port, or sending to one). Request struct
+	 * sipsec_ctl_udp (the address it is bound to); reply struct
+	 * sipsec_ctl_udp_ok, or hdr.status -errno. The daemon reads the
+	 * socket's address and owner, and closes its copy. From then on the
+	 * shim exchanges the program's datagrams with the daemon's relay
+	 * address, each behind a struct sipsec_dgram (DESIGN.md, "User-space
+	 * data path"). */
+	SIPSEC_CTL_UDP = 9,
 	SIPSEC_CTL_ERROR = 15, /* reply: no body, hdr.status = -errno */
 };
 
@@ -136,6 +145,30 @@ struct sipsec_ctl_connect {
 	uint32_t pad;
 };
 _Static_assert(sizeof(struct sipsec_ctl_connect) == 28, "connect size");
+
+struct sipsec_ctl_udp {
+	struct sipsec_ctl_addr bound; /* the program's socket */
+	uint32_t flags; /* reserved, 0 */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct sipsec_ctl_udp) == 28, "udp size");
+
+struct sipsec_ctl_udp_ok {
+	struct sipsec_ctl_addr relay; /* the daemon's end, same family */
+	uint8_t path; /* enum sipsec_datapath */
+	uint8_t pad[3];
+};
+_Static_assert(sizeof(struct sipsec_ctl_udp_ok) == 24, "udp_ok size");
+
+/* Ahead of each datagram between a program's UDP SIP socket and the
+ * daemon's relay address: to the daemon, where the program sent it; to
+ * the program, where it came from. The program never sees it. */
+#define SIPSEC_DGRAM_MAGIC 0x53445331u /* "SDS1" */
+struct sipsec_dgram {
+	uint32_t magic;
+	struct sipsec_ctl_addr peer;
+};
+_Static_assert(sizeof(struct sipsec_dgram) == 24, "dgram header size");
 
 /* The identities that authenticated an association, for the shim's
  * cross-check of the SIP messages on it (the framework draft, section
@@ -231,7 +264,8 @@ struct sipsec_ctl_conn {
 			 * with a sipsec peer (ALPN sipsec/1); 2: the same,
 			 * resumed from the credential cache */
 	uint8_t keying; /* enum sec_keying of the agreed mechanism */
-	uint8_t pad[4];
+	uint8_t flow; /* 1 tcp, 2 udp (a channel of datagrams); 0: tcp */
+	uint8_t pad[3];
 	char ktls_reason[64]; /* why not, when either is off */
 };
 _Static_assert(sizeof(struct sipsec_ctl_conn) == 336, "conn size");

@@ -9,6 +9,7 @@
 # TLS bytes > 0 on the wire, and both daemons agreed with each other; 1 otherwise; 77 when it cannot run here.
 #
 # Environment: CALLS (20), RATE calls/s (10), FAMILY 4 or 6 (4),
+# TRANSPORT tcp or udp (tcp; udp goes through the daemons' UDP channel),
 # SIPSEC_DEMO_LAB lab name (demo), SIPSEC_DEMO_CONF a file of settings
 # added to both daemons' configuration, KEEP=1 keeps logs and capture.
 set -euo pipefail
@@ -20,6 +21,12 @@ CTL=$REPO/build/sipsecctl
 CALLS=${CALLS:-20}
 RATE=${RATE:-10}
 FAMILY=${FAMILY:-4}
+TRANSPORT=${TRANSPORT:-tcp}
+case $TRANSPORT in
+tcp) sipp_t=t1 ;;
+udp) sipp_t=u1 ;;
+*) echo "demo: TRANSPORT is tcp or udp" >&2; exit 1 ;;
+esac
 lab=${SIPSEC_DEMO_LAB:-demo}
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -58,17 +65,17 @@ lab daemon h2 "${extra[@]}" >/dev/null
 cp "$(lab dir)/h1.log" "$work/" 2>/dev/null || true
 lab capture start --file "$work/link.pcap" >/dev/null
 
-echo "sipsec demo: h1 ($a1) calls h2 ($a2); SIPp UAC and UAS over TCP, unmodified,"
+echo "sipsec demo: h1 ($a1) calls h2 ($a2); SIPp UAC and UAS over ${TRANSPORT^^}, unmodified,"
 echo "  each started with LD_PRELOAD=libsipsec.so; sipsecd on each host"
 
 in_host h2 env LD_PRELOAD="$SHIM" SIPSEC_LOG=stderr \
-	timeout 120 sipp -sn uas -t t1 -i "$a2" -p 5060 -m "$CALLS" -nostdin \
+	timeout 120 sipp -sn uas -t $sipp_t -i "$a2" -p 5060 -m "$CALLS" -nostdin \
 	-trace_stat -stf "$work/uas.csv" -fd 1 >"$work/uas.out" 2>&1 &
 uas=$!
 sleep 0.5
 # -d: each call holds for a moment, so the connection can be looked at.
 in_host h1 env LD_PRELOAD="$SHIM" SIPSEC_LOG=stderr \
-	timeout 120 sipp -sn uac -t t1 -i "$a1" -m "$CALLS" -r "$RATE" -d 1000 \
+	timeout 120 sipp -sn uac -t $sipp_t -i "$a1" -m "$CALLS" -r "$RATE" -d 1000 \
 	-timeout 90 -nostdin -trace_stat -stf "$work/uac.csv" -fd 1 \
 	"$target:5060" >"$work/uac.out" 2>&1 &
 uac=$!

@@ -219,6 +219,38 @@ int shim_listen_register(const struct sipsec_ctl_listen *req)
 	return err;
 }
 
+int shim_udp_register(int fd, const struct sockaddr_storage *bound,
+		      struct sockaddr_storage *relay)
+{
+	struct sipsec_ctl_udp req = { 0 };
+	struct sipsec_ctl_udp_ok ok;
+	char buf[SIPSEC_CTL_MAX_MSG];
+	socklen_t len;
+	ssize_t n;
+	int c, err;
+
+	sipsec_sa_to_ctl(bound, &req.bound);
+	c = open_ctl();
+	if (c < 0)
+		return c;
+	err = sipsec_ctl_send(c, SIPSEC_CTL_UDP, 1, 0, 0, &req, sizeof(req),
+			      fd);
+	if (!err) {
+		n = wait_reply(c, 1, buf, sizeof(buf), 3000);
+		if (n == (ssize_t)(sizeof(struct sipsec_ctl_hdr) + sizeof(ok))) {
+			memcpy(&ok, buf + sizeof(struct sipsec_ctl_hdr),
+			       sizeof(ok));
+			sipsec_ctl_to_sa(&ok.relay, relay, &len);
+			if (relay->ss_family != bound->ss_family)
+				err = -EBADMSG;
+		} else {
+			err = n < 0 ? (int)n : -EBADMSG;
+		}
+	}
+	real.close(c);
+	return err;
+}
+
 int shim_fetch(uint64_t id, const uint8_t *secret)
 {
 	struct sipsec_ctl_fetch req = { .id = id };

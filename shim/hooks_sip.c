@@ -243,11 +243,28 @@ bad:
 		return n_;                                               \
 	} while (0)
 
+/* A UDP SIP socket (hooks_udp.c): every receive is a recvmsg. */
+static ssize_t udp_rx(struct sfd *s, int fd, const struct iovec *iov, int cnt,
+		      int flags, struct sockaddr *from, socklen_t *flen)
+{
+	struct msghdr m = { .msg_name = from,
+			    .msg_namelen = from && flen ? *flen : 0,
+			    .msg_iov = (struct iovec *)iov,
+			    .msg_iovlen = cnt > 0 ? (size_t)cnt : 0 };
+	ssize_t n = shim_udp_recvmsg(s, fd, &m, flags);
+
+	if (n >= 0 && from && flen)
+		*flen = m.msg_namelen;
+	return n;
+}
+
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
 	struct sfd *s = fdtab_get(fd);
 	struct iovec iov = { buf, len };
 
+	if (s && s->kind == SFD_UDP)
+		return udp_rx(s, fd, &iov, 1, 0, NULL, NULL);
 	if (!s || !s->idc)
 		return shim_ktls_read(fd, buf, len);
 	RX(fd, s, &iov, 1, 0, shim_ktls_read(fd, buf, len));
@@ -258,6 +275,8 @@ EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 	struct sfd *s = fdtab_get(fd);
 	struct iovec iov = { buf, len };
 
+	if (s && s->kind == SFD_UDP)
+		return udp_rx(s, fd, &iov, 1, flags, NULL, NULL);
 	if (!s || !s->idc)
 		return shim_ktls_recv(fd, buf, len, flags);
 	RX(fd, s, &iov, 1, flags, shim_ktls_recv(fd, buf, len, flags));
@@ -269,6 +288,8 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
 	struct sfd *s = fdtab_get(fd);
 	struct iovec iov = { buf, len };
 
+	if (s && s->kind == SFD_UDP)
+		return udp_rx(s, fd, &iov, 1, flags, from, flen);
 	if (!s || !s->idc)
 		return shim_ktls_recvfrom(fd, buf, len, flags, from, flen);
 	RX(fd, s, &iov, 1, flags,
@@ -279,6 +300,8 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
 	struct sfd *s = fdtab_get(fd);
 
+	if (s && s->kind == SFD_UDP)
+		return udp_rx(s, fd, iov, cnt, 0, NULL, NULL);
 	if (!s || !s->idc)
 		return shim_ktls_readv(fd, iov, cnt);
 	RX(fd, s, iov, cnt, 0, shim_ktls_readv(fd, iov, cnt));
@@ -288,6 +311,8 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
 	struct sfd *s = fdtab_get(fd);
 
+	if (s && s->kind == SFD_UDP && m)
+		return shim_udp_recvmsg(s, fd, m, flags);
 	if (!s || !s->idc || !m)
 		return shim_ktls_recvmsg(fd, m, flags);
 	RX(fd, s, m->msg_iov, (int)m->msg_iovlen, flags,
@@ -524,6 +549,30 @@ static ssize_t tx(struct sfd *s, int fd, const struct tx_call *c)
 	return n;
 }
 
+/* A UDP SIP socket (hooks_udp.c): every send is a sendmsg. */
+static ssize_t udp_tx(struct sfd *s, int fd, const struct iovec *iov, int cnt,
+		      int flags, const struct sockaddr *to, socklen_t tolen)
+{
+	struct msghdr m = { .msg_name = (void *)to, .msg_namelen = to ? tolen : 0,
+			    .msg_iov = (struct iovec *)iov,
+			    .msg_iovlen = cnt > 0 ? (size_t)cnt : 0 };
+
+	return shim_udp_sendmsg(s, fd, &m, flags);
+}
+
+/* A send to a SIP port from a UDP socket the shim does not know yet
+ * makes it ours (or fails, refused). @return false when refused. */
+static bool udp_claim(int fd, const struct sockaddr *to, socklen_t tolen,
+		      struct sfd **s)
+{
+	if (*s || !to)
+		return true;
+	if (shim_udp_claim(fd, to, tolen, s) == 0)
+		return true;
+	errno = EACCES;
+	return false;
+}
+
 EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
 	struct sfd *s;
@@ -531,6 +580,8 @@ EXPORT ssize_t write(int fd, const void *buf, size_t len)
 
 	shim_init();
 	s = fdtab_get(fd);
+	if (s && s->kind == SFD_UDP)
+		return udp_tx(s, fd, &iov, 1, 0, NULL, 0);
 	if (!s || !s->idc)
 		return real.write(fd, buf, len);
 	return tx(s, fd, &(struct tx_call){ .kind = TX_WRITE, .iov = &iov,
@@ -543,6 +594,8 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 	shim_init();
 	s = fdtab_get(fd);
+	if (s && s->kind == SFD_UDP)
+		return udp_tx(s, fd, iov, cnt, 0, NULL, 0);
 	if (!s || !s->idc || cnt <= 0 || !iov)
 		return real.writev(fd, iov, cnt);
 	return tx(s, fd, &(struct tx_call){ .kind = TX_WRITE, .iov = iov,
@@ -556,6 +609,8 @@ EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 
 	shim_init();
 	s = fdtab_get(fd);
+	if (s && s->kind == SFD_UDP)
+		return udp_tx(s, fd, &iov, 1, flags, NULL, 0);
 	if (!s || !s->idc)
 		return real.send(fd, buf, len, flags);
 	return tx(s, fd, &(struct tx_call){ .kind = TX_SEND, .iov = &iov,
@@ -570,6 +625,10 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 
 	shim_init();
 	s = fdtab_get(fd);
+	if (!udp_claim(fd, to, tolen, &s))
+		return -1;
+	if (s && s->kind == SFD_UDP)
+		return udp_tx(s, fd, &iov, 1, flags, to, tolen);
 	if (!s || !s->idc)
 		return real.sendto(fd, buf, len, flags, to, tolen);
 	return tx(s, fd, &(struct tx_call){ .kind = TX_SEND, .iov = &iov,
@@ -583,6 +642,10 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 
 	shim_init();
 	s = fdtab_get(fd);
+	if (m && !udp_claim(fd, m->msg_name, m->msg_namelen, &s))
+		return -1;
+	if (s && s->kind == SFD_UDP && m)
+		return shim_udp_sendmsg(s, fd, m, flags);
 	if (!s || !s->idc || !m || !m->msg_iov || !m->msg_iovlen)
 		return real.sendmsg(fd, m, flags);
 	return tx(s, fd, &(struct tx_call){ .kind = TX_SENDMSG, .msg = m,

@@ -60,10 +60,17 @@ static void give_addr(const struct sockaddr_storage *ss, struct sockaddr *addr,
 EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct sipsec_ctl_connected r;
-	struct sfd s = { .kind = SFD_CONN };
+	struct sfd s = { .kind = SFD_CONN }, *u = NULL;
 	int err;
 
 	shim_init();
+	u = fdtab_get(fd);
+	if (!u && shim_udp_claim(fd, addr, len, &u)) {
+		errno = ECONNREFUSED;
+		return -1;
+	}
+	if (u && u->kind == SFD_UDP)
+		return shim_udp_connect(u, addr, len);
 	if (shim_busy || !addr || len < sizeof(struct sockaddr_in) ||
 	    fdtab_get(fd) || /* already ours: the kernel's EISCONN */
 	    (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
@@ -264,7 +271,11 @@ EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 
 	shim_init();
 	s = fdtab_get(fd);
-	if (!s || s->kind != SFD_CONN)
+	if (s && s->kind == SFD_UDP && !s->peer.ss_family) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	if (!s || (s->kind != SFD_CONN && s->kind != SFD_UDP))
 		return real.getpeername(fd, addr, len);
 	if (!addr || !len) {
 		errno = EFAULT;

@@ -48,6 +48,7 @@ static void init_once(void)
 {
 	const char *log = getenv("SIPSEC_LOG");
 
+	real.bind = resolve("bind");
 	real.connect = resolve("connect");
 	real.listen = resolve("listen");
 	real.accept = resolve("accept");

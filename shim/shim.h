@@ -24,6 +24,7 @@
 
 /* init.c: the real functions, resolved once */
 struct real_calls {
+	int (*bind)(int, const struct sockaddr *, socklen_t);
 	int (*connect)(int, const struct sockaddr *, socklen_t);
 	int (*listen)(int, int);
 	int (*accept)(int, struct sockaddr *, socklen_t *);
@@ -67,11 +68,12 @@ void shim_log_once(const char *what, const struct sockaddr *sa, int err,
 		   const char *detail);
 
 /* fdtab.c: what the shim knows about a descriptor */
-enum sfd_kind { SFD_CONN = 1, SFD_LISTEN = 2 };
+enum sfd_kind { SFD_CONN = 1, SFD_LISTEN = 2, SFD_UDP = 3 };
 
 struct sfd {
 	enum sfd_kind kind;
-	struct sockaddr_storage peer; /* CONN: the real peer */
+	struct sockaddr_storage peer; /* CONN: the real peer; UDP: the
+					 connect()ed one, if any */
 	struct sockaddr_storage local; /* CONN: local address to report;
 					  LISTEN: the program's bound one */
 	uint8_t secret[16]; /* LISTEN: opens connections from sipsecd */
@@ -80,6 +82,7 @@ struct sfd {
 	struct ktls_ref *kref; /* CONN kTLS: shared by this socket's fds */
 	struct shim_idc *idc; /* CONN: the identity check, shared by this
 			       * socket's fds; NULL when policy says off */
+	struct sockaddr_storage relay; /* UDP: sipsecd's relay address */
 };
 
 /* One per kTLS socket the process got from sipsecd: how many of its
@@ -107,6 +110,10 @@ struct sipsec_ctl_listen;
 int shim_handoff(int fd, const struct sockaddr *peer,
 		 struct sipsec_ctl_connected *out);
 int shim_listen_register(const struct sipsec_ctl_listen *req);
+/** @brief Register a bound UDP SIP socket: 0 and sipsecd's relay
+ * address, or -errno. */
+int shim_udp_register(int fd, const struct sockaddr_storage *bound,
+		      struct sockaddr_storage *relay);
 /** @brief Fetch a kernel-path socket the doorbell rang for: fd or -errno. */
 int shim_fetch(uint64_t id, const uint8_t *secret);
 
@@ -134,6 +141,20 @@ struct shim_idc *shim_idc_new(const struct sipsec_ctl_identity *id,
 void shim_idc_ref(struct shim_idc *x);
 /** @brief Drop a reference (fdtab); the last one frees. */
 void shim_idc_put(struct shim_idc *x);
+
+/* hooks_udp.c: UDP SIP sockets, through sipsecd's relay address */
+/**
+ * @brief A send to @to from an unregistered socket: registers it when to
+ * is a SIP port. @return 0 with *out NULL (not SIP), 0 with *out (ours
+ * now), or -errno (refused and logged: the send must fail with EACCES).
+ */
+int shim_udp_claim(int fd, const struct sockaddr *to, socklen_t tolen,
+		   struct sfd **out);
+int shim_udp_connect(struct sfd *s, const struct sockaddr *addr,
+		     socklen_t len);
+ssize_t shim_udp_sendmsg(struct sfd *s, int fd, const struct msghdr *m,
+			 int flags);
+ssize_t shim_udp_recvmsg(struct sfd *s, int fd, struct msghdr *m, int flags);
 
 /* filter.c: a listening SIP socket admits local connections only */
 int shim_filter_local_only(int fd);
