@@ -239,11 +239,14 @@ ssize_t shim_udp_recvmsg(struct sfd *s, int fd, struct msghdr *m, int flags)
 			m->msg_flags = in.msg_flags;
 			return n - (ssize_t)sizeof(h);
 		}
-		if (!src.ss_family)
-			shim_log_once("dropped a datagram not from sipsecd, from",
+		if (!src.ss_family) {
+			/* Once per sending host, whatever its ports. */
+			sipsec_sa_set_port(&from, 0);
+			shim_log_once("dropped a datagram from",
 				      (struct sockaddr *)&from, 0,
-				      "a UDP SIP socket takes protected "
-				      "datagrams only");
+				      "not from sipsecd, and a UDP SIP socket "
+				      "takes protected datagrams only");
+		}
 		if (flags & MSG_PEEK) /* take it off the queue */
 			real.recvfrom(fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 		if (nonblocking(fd, flags)) {

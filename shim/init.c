@@ -111,7 +111,11 @@ void shim_log_once(const char *what, const struct sockaddr *sa, int err,
 	if (!dup)
 		sipsec_strlcpy(seen[next++ % 32], key, sizeof(seen[0]));
 	pthread_mutex_unlock(&lock);
-	if (!dup)
+	if (dup)
+		return;
+	if (err)
 		log_warnx("%s %s refused: %s%s%s", what, addr, strerror(err),
 			  detail ? ": " : "", detail ? detail : "");
+	else
+		log_warnx("%s %s: %s", what, addr, detail ? detail : "");
 }

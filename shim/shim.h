@@ -63,7 +63,8 @@ extern __thread int shim_busy; /* > 0 while the shim makes its own calls */
 
 /** @brief Resolve the real calls; safe to call from every hook. */
 void shim_init(void);
-/** @brief Log a refusal once per (reason, address), with errno kept. */
+/** @brief Log a refusal once per (reason, address), with errno kept;
+ * err 0: a notice, detail alone. */
 void shim_log_once(const char *what, const struct sockaddr *sa, int err,
 		   const char *detail);
 

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# SIP over UDP on the user-space path, case by case, in a three-host lab:
+#   semantics   an unbound client and a server registered in epoll before
+#               bind(), both under the shim (udpprobe.c checks): datagram
+#               boundaries from 1 to 60000 bytes, the real source address,
+#               truncation, MSG_PEEK, non-blocking, epoll and poll,
+#               several iovecs, connect/getpeername/getsockname; IPv4 and
+#               IPv6. The link carries no UDP to or from the SIP port,
+#               only TLS.
+#   network     cleartext to the shimmed server's SIP port from a host
+#               without sipsec never reaches the program
+#   no daemon   bind() to a SIP port fails with EACCES, the shim says why
+# Exit 0 pass, 1 fail, 77 skip ("SKIP: reason").
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+LAB_SH=$repo/scripts/lab.sh
+SHIM=$repo/build/libsipsec.so
+PROBE=$repo/build/tests/integration/udpprobe
+
+skip() { echo "SKIP: $*"; exit 77; }
+[[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces)"
+for t in tshark tcpdump; do
+	command -v "$t" >/dev/null || skip "$t is missing (scripts/deps.sh)"
+done
+[[ -x $PROBE && -x $SHIM ]] || { echo "build first (make)"; exit 1; }
+
+lab=udp$$
+work=$(mktemp -d "${TMPDIR:-/tmp}/sipsec-udp.XXXXXX")
+failures=0
+cleanup() {
+	local rc=$?
+	trap - EXIT
+	timeout 60 "$LAB_SH" --lab "$lab" down >/dev/null 2>&1 || true
+	if ((rc == 0)) && [[ -z ${KEEP:-} ]]; then rm -rf "$work"; else
+		echo "logs kept in $work"; fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+lab() { timeout 60 "$LAB_SH" --lab "$lab" "$@"; }
+shimmed() { local h=$1; shift; lab exec "$h" -- env LD_PRELOAD="$SHIM" SIPSEC_LOG=stderr timeout 30 "$@"; }
+plain() { local h=$1; shift; lab exec "$h" -- timeout 30 "$@"; }
+ok() { echo "  ok    $*"; }
+bad() { echo "  FAIL  $*"; failures=$((failures + 1)); }
+
+serve() {
+	local host=$1 addr=$2
+	shimmed "$host" "$PROBE" server "$addr" 5060 >"$work/server.out" 2>&1 &
+	server_pid=$!
+	for _ in $(seq 50); do
+		grep -q '^listening' "$work/server.out" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	bad "the server in $host did not start"; cat "$work/server.out"
+}
+
+lab up --hosts 3 >/dev/null
+lab daemon h1 >/dev/null
+lab daemon h2 >/dev/null
+
+echo "semantics"
+for fam in 4 6; do
+	a1=$(lab addr h1 $fam)
+	a2=$(lab addr h2 $fam)
+	lab capture start --file "$work/link$fam.pcap" >/dev/null
+	serve h2 "$a2"
+	if shimmed h1 "$PROBE" client "$a2" 5060 >"$work/client$fam.out" 2>&1; then
+		ok "IPv$fam client: $(tr '\n' ' ' <"$work/client$fam.out")"
+	else
+		bad "IPv$fam client:"; sed 's/^/        /' "$work/client$fam.out"
+	fi
+	if wait "$server_pid"; then
+		ok "IPv$fam server: $(grep -c '^from' "$work/server.out") datagrams echoed"
+	else
+		bad "IPv$fam server:"; sed 's/^/        /' "$work/server.out"
+	fi
+	lab capture stop >/dev/null 2>&1
+	# The server saw the client's real address, with the client's port.
+	port=$(awk '/^local/ { print $3 }' "$work/client$fam.out")
+	grep -q "^from $a1 $port " "$work/server.out" ||
+		bad "IPv$fam: the server did not see the client as $a1 $port"
+	udp=$(tshark -r "$work/link$fam.pcap" -Y "udp.port == 5060 || udp.port == $port" 2>/dev/null | wc -l)
+	tls=$(python3 "$repo/scripts/capcount.py" --json "$work/link$fam.pcap" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["tls"]["records"]["application_data"])')
+	if ((udp == 0 && tls > 0)); then
+		ok "IPv$fam wire: 0 UDP frames on the SIP ports, $tls TLS application-data records"
+	else
+		bad "IPv$fam wire: $udp UDP frames on the SIP ports, $tls TLS application-data records"
+	fi
+done
+
+echo "network"
+a2=$(lab addr h2)
+a3=$(lab addr h3)
+serve h2 "$a2"
+plain h3 "$PROBE" send "$a2" 5060 "OPTIONS sip:h2 SIP/2.0" || bad "plain send from h3"
+sleep 0.5
+shimmed h1 "$PROBE" client "$a2" 5060 >/dev/null 2>&1 || bad "client after the cleartext datagram"
+wait "$server_pid" || bad "server after the cleartext datagram"
+if grep -q "^from $a3 " "$work/server.out"; then
+	bad "cleartext from h3 reached the program"
+else
+	ok "cleartext from h3 to the shimmed SIP port did not reach the program"
+fi
+grep -q "not from sipsecd" "$work/server.out" &&
+	ok "the shim logged: $(grep -m1 'not from sipsecd' "$work/server.out" | cut -d" " -f2-)" ||
+	bad "the shim did not log the dropped datagram"
+
+echo "no daemon"
+if out=$(shimmed h3 "$PROBE" expect-errno "$a3" 5060 EACCES 2>&1); then
+	ok "bind on h3: $(echo "$out" | tr '\n' ' ')"
+else
+	bad "bind on h3: $out"
+fi
+
+((failures == 0)) || { echo "$failures failure(s)"; exit 1; }
+echo "all UDP cases passed"
