@@ -234,8 +234,11 @@ static void on_tick(struct loop *l, int fd, uint32_t ev, void *arg)
 				conn_close(c, NULL);
 			continue;
 		}
-		if (c->state == CONN_CHANNEL)
+		if (c->state == CONN_CHANNEL) {
+			if (udp_chan_idle(c, now))
+				conn_close(c, NULL);
 			continue;
+		}
 		if (c->state == CONN_RELAY) {
 			if (c->linger_ms && now >= c->linger_ms)
 				conn_close(c, "the peer did not close within "

@@ -156,3 +156,12 @@ void policy_dump(const struct config *cfg, FILE *f)
 				", identity " : "", eff.psk_identity);
 	}
 }
+
+bool policy_is_sip_port(const struct config *cfg, uint16_t port)
+{
+	for (size_t i = 0; i < cfg->n_pol; i++)
+		for (size_t j = 0; j < cfg->pol[i].n_sip_ports; j++)
+			if (cfg->pol[i].sip_ports[j] == port)
+				return true;
+	return false;
+}

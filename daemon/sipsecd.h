@@ -131,6 +131,8 @@ const struct policy *policy_find_realm(const struct config *cfg,
 void policy_effective(const struct config *cfg, const struct policy *p,
 		      struct policy *eff);
 void policy_dump(const struct config *cfg, FILE *f);
+/** @brief Whether any policy names port as a SIP port. */
+bool policy_is_sip_port(const struct config *cfg, uint16_t port);
 
 /* probe.c: what the running kernel offers */
 struct probe_result {
@@ -477,6 +479,8 @@ int udp_register(struct daemon *d, const struct sipsec_ctl_udp *req, int fd,
 int udp_chan_up(struct conn *c, char *why, size_t wlen);
 void udp_chan_run(struct conn *c);
 void udp_chan_free(struct conn *c);
+/** @brief Whether c's channel has carried nothing for too long. */
+bool udp_chan_idle(const struct conn *c, uint64_t now);
 void udp_chan_describe(const struct conn *c, char *buf, size_t len);
 
 /* main.c */

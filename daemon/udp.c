@@ -41,6 +41,7 @@
 #include <unistd.h>
 #include <openssl/ssl.h>
 
+#include "idcheck.h"
 #include "sipsecd.h"
 
 #define FRAME_HDR 8
@@ -48,6 +49,9 @@
 #define CHAN_QUEUE (256 * 1024) /* bytes of frames waiting per channel */
 #define CHAN_IN (FRAME_HDR + DGRAM_MAX)
 #define RX_BATCH 32 /* datagrams per wake-up, then others get a turn */
+/* A channel with no datagram either way for this long is closed; the
+ * next datagram, from either side, opens a new one. */
+#define CHAN_IDLE_MS (10 * 60 * 1000)
 
 struct udp_ep {
 	struct udp_ep *next;
@@ -58,6 +62,9 @@ struct udp_ep {
 
 struct chan {
 	bool up;
+	uint8_t logged[2]; /* identity_check = log: kinds reported per
+			    * direction (bits of 1 << idcheck_what) */
+	uint64_t last_ms; /* the last datagram either way */
 	size_t out_off, out_len, in_len;
 	uint64_t in, out, drops; /* datagrams */
 	uint8_t out_buf[CHAN_QUEUE];
@@ -169,10 +176,13 @@ int udp_register(struct daemon *d, const struct sipsec_ctl_udp *req, int fd,
 	}
 	e->bound = ss;
 	e->uid = uid;
-	/* Peers reach it through our TLS port next to its SIP port. */
-	err = incoming_listen_udp(d, &req->bound);
-	if (err)
-		return err;
+	/* A server on a SIP port: peers reach it through our TLS port next
+	 * to it. A client's replies come back on the channel it opened. */
+	if (policy_is_sip_port(d->cfg, req->bound.port)) {
+		err = incoming_listen_udp(d, &req->bound);
+		if (err)
+			return err;
+	}
 	memset(ok, 0, sizeof(*ok));
 	sipsec_sa_to_ctl(&d->udp_addr[i], &ok->relay);
 	ok->path = SIPSEC_PATH_USERSPACE;
@@ -243,6 +253,49 @@ static int chan_attach(struct conn *c)
 	return c->chan ? 0 : -ENOMEM;
 }
 
+/* The identity cross-check (draft 4.5) of one datagram on c, which we
+ * see in plaintext: a request sent must go to, and one received must
+ * come from, a domain the peer authenticated. A keep-alive (blank) is
+ * not SIP and passes. @return true when it may go on. */
+static bool chan_check(struct conn *c, enum idcheck_dir dir,
+		       const uint8_t *p, size_t n)
+{
+	const struct sipsec_ctl_identity *id = &c->ident;
+	struct idcheck_verdict v = { 0 };
+	struct sip_msg m;
+	char line[256];
+	size_t i;
+	int err;
+
+	if (id->mode == SIPSEC_IDCHECK_OFF)
+		return true;
+	for (i = 0; i < n && (p[i] == '\r' || p[i] == '\n' || p[i] == ' '); i++)
+		;
+	if (i == n)
+		return true;
+	err = sip_parse((const char *)p, n, SIP_DGRAM, &m, v.why,
+			sizeof(v.why));
+	if (err) {
+		v.what = IDCHECK_W_FRAMING;
+	} else if (!idcheck_msg(&m, dir, id, &v)) {
+		return true;
+	}
+	if (id->mode == SIPSEC_IDCHECK_LOG &&
+	    (c->chan->logged[dir] & (1u << v.what)))
+		return true;
+	idcheck_describe(&v, dir, id, line, sizeof(line));
+	if (id->mode == SIPSEC_IDCHECK_LOG) {
+		c->chan->logged[dir] |= (uint8_t)(1u << v.what);
+		log_warnx("udp: %s %s: %s (identity_check = log: passed)",
+			  dir == IDCHECK_SENT ? "to" : "from", c->peer_name,
+			  line);
+		return true;
+	}
+	log_warnx("udp: %s %s: %s: datagram dropped",
+		  dir == IDCHECK_SENT ? "to" : "from", c->peer_name, line);
+	return false;
+}
+
 static int chan_queue(struct conn *c, uint16_t sport, uint16_t dport,
 		      const uint8_t *p, size_t n)
 {
@@ -289,6 +342,11 @@ static void chan_deliver(struct conn *c, const uint8_t *f)
 	int err;
 
 	sipsec_sa_set_port(&from, sport);
+	c->chan->last_ms = now_ms();
+	if (!chan_check(c, IDCHECK_RECEIVED, f + FRAME_HDR, n)) {
+		c->chan->drops++;
+		return;
+	}
 	e = ep_find(d, c->local.ss_family, dport, &c->local);
 	if (!e && c->local.ss_family == AF_INET)
 		e = ep_find(d, AF_INET6, dport, NULL); /* dual-stack */
@@ -376,8 +434,33 @@ static int chan_pump(struct conn *c)
 	return 0;
 }
 
+/* The datagrams queued while the channel was set up, checked now that
+ * the peer's identity is known; refused ones are taken out. */
+static void chan_check_queue(struct conn *c)
+{
+	struct chan *ch = c->chan;
+	size_t rd = ch->out_off, wr = ch->out_off;
+
+	while (rd + FRAME_HDR <= ch->out_len) {
+		uint8_t *f = ch->out_buf + rd;
+		size_t n = (size_t)f[0] << 8 | f[1];
+
+		if (chan_check(c, IDCHECK_SENT, f + FRAME_HDR, n)) {
+			memmove(ch->out_buf + wr, f, FRAME_HDR + n);
+			wr += FRAME_HDR + n;
+		} else {
+			ch->drops++;
+			ch->out--;
+			c->bytes_out -= n;
+		}
+		rd += FRAME_HDR + n;
+	}
+	ch->out_len = wr;
+}
+
 int udp_chan_up(struct conn *c, char *why, size_t wlen)
 {
+	struct policy eff;
 	char peer[64];
 	int err = chan_attach(c);
 
@@ -388,6 +471,7 @@ int udp_chan_up(struct conn *c, char *why, size_t wlen)
 	c->state = CONN_CHANNEL;
 	c->d->n_pending--;
 	c->chan->up = true;
+	c->chan->last_ms = now_ms();
 	if (c->outgoing)
 		c->name_verified = 1; /* tls_client_new() checked it */
 	sipsec_strlcpy(c->path_reason, "UDP datagrams in TLS, relayed by "
@@ -399,6 +483,9 @@ int udp_chan_up(struct conn *c, char *why, size_t wlen)
 	}
 	if (!c->peer_name[0])
 		sipsec_strlcpy(c->peer_name, c->expect, sizeof(c->peer_name));
+	conn_policy(c, &eff);
+	tls_peer_identity(c->ssl, &eff, &c->ident);
+	chan_check_queue(c);
 	tls_describe(c->ssl, c->tls_version, sizeof(c->tls_version),
 		     c->cipher, sizeof(c->cipher));
 	SSL_set_read_ahead(c->ssl, 1);
@@ -421,6 +508,11 @@ void udp_chan_run(struct conn *c)
 	else if (rc < 0)
 		conn_close(c, rc == -EPROTO ? "malformed UDP channel frame" :
 					      tls_error_string());
+}
+
+bool udp_chan_idle(const struct conn *c, uint64_t now)
+{
+	return c->chan && c->chan->up && now - c->chan->last_ms > CHAN_IDLE_MS;
 }
 
 void udp_chan_free(struct conn *c)
@@ -502,6 +594,15 @@ static void from_program(struct daemon *d, const struct sockaddr_storage *src,
 			return;
 		}
 	}
+	/* Before the channel is up its identity is not known yet: the
+	 * check runs when the queue is first sent (udp_chan_up()). */
+	if (c->chan->up && !chan_check(c, IDCHECK_SENT, p + sizeof(h),
+				       n - sizeof(h))) {
+		e->drops++;
+		c->chan->drops++;
+		return;
+	}
+	c->chan->last_ms = now_ms();
 	if (chan_queue(c, sipsec_sa_port((struct sockaddr *)&e->bound),
 		       sipsec_sa_port((struct sockaddr *)&dst),
 		       p + sizeof(h), n - sizeof(h))) {

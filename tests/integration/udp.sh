@@ -10,6 +10,9 @@
 #   network     cleartext to the shimmed server's SIP port from a host
 #               without sipsec never reaches the program
 #   no daemon   bind() to a SIP port fails with EACCES, the shim says why
+#   identity    under identity_check = enforce, a request whose
+#               Request-URI is not the peer's authenticated identity is
+#               dropped by the sending daemon (logged); a good one passes
 # Exit 0 pass, 1 fail, 77 skip ("SKIP: reason").
 set -euo pipefail
 
@@ -57,9 +60,12 @@ serve() {
 	bad "the server in $host did not start"; cat "$work/server.out"
 }
 
+# udpprobe's datagrams are not SIP: no identity check on h1 and h2 (the
+# identity case below runs it on h3).
+printf '[global]\nidentity_check = off\n' >"$work/idoff.conf"
 lab up --hosts 3 >/dev/null
-lab daemon h1 >/dev/null
-lab daemon h2 >/dev/null
+lab daemon h1 --conf-append "$work/idoff.conf" >/dev/null
+lab daemon h2 --conf-append "$work/idoff.conf" >/dev/null
 
 echo "semantics"
 for fam in 4 6; do
@@ -114,6 +120,32 @@ if out=$(shimmed h3 "$PROBE" expect-errno "$a3" 5060 EACCES 2>&1); then
 	ok "bind on h3: $(echo "$out" | tr '\n' ' ')"
 else
 	bad "bind on h3: $out"
+fi
+
+echo "identity"
+lab daemon h3 >/dev/null
+sip() { # Request-URI host, Call-ID
+	printf 'OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:5060;branch=z9hG4bK%s\r\nFrom: <sip:probe@%s>;tag=1\r\nTo: <sip:%s>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n' \
+		"$1" "$a3" "$2" "$a3" "$1" "$2"
+}
+serve h2 "$a2"
+sip "$a2" good1 | shimmed h3 "$PROBE" send "$a2" 5060 - || bad "send good request"
+sip evil.example bad1 | shimmed h3 "$PROBE" send "$a2" 5060 - || bad "send bad request"
+sleep 1
+shimmed h1 "$PROBE" client "$a2" 5060 >/dev/null 2>&1 || bad "client after the identity case"
+wait "$server_pid" || bad "server after the identity case"
+good=$(sip "$a2" good1 | wc -c)
+n=$(grep -c "^from $a3 " "$work/server.out" || true)
+if ((n == 1)) && grep -q "^from $a3 [0-9]* $good\$" "$work/server.out"; then
+	ok "the request to $a2 arrived, the one to evil.example did not"
+else
+	bad "identity: $n datagrams from h3 arrived (expected the good one only)"
+	sed 's/^/        /' "$work/server.out"
+fi
+if grep -q "evil.example.*datagram dropped" "$(lab dir)/h3.log"; then
+	ok "h3's daemon: $(grep -m1 'evil.example.*datagram dropped' "$(lab dir)/h3.log" | cut -d' ' -f3-)"
+else
+	bad "h3's daemon did not log the dropped request"
 fi
 
 ((failures == 0)) || { echo "$failures failure(s)"; exit 1; }

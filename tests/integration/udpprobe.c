@@ -15,7 +15,8 @@
  *                      readiness, sendmsg/readv with several iovecs,
  *                      connect() then send/recv/read/write, getpeername,
  *                      getsockname; then "quit"
- *   send ADDR PORT TEXT  one datagram, nothing else (an unshimmed sender)
+ *   send ADDR PORT TEXT  one datagram, nothing else; TEXT "-": read it
+ *                      from the standard input
  *   expect-errno ADDR PORT ERRNO
  *                      bind() to ADDR:PORT must fail with ERRNO
  */
@@ -274,10 +275,16 @@ int main(int argc, char **argv)
 	if (argc == 4 && !strcmp(argv[1], "client"))
 		return client(argv[2], argv[3]);
 	if (argc == 5 && !strcmp(argv[1], "send")) {
+		static char text[65536];
+		size_t n = strlen(argv[4]);
+
+		if (!strcmp(argv[4], "-"))
+			n = fread(text, 1, sizeof(text), stdin);
+		else
+			memcpy(text, argv[4], n);
 		len = addr_of(argv[2], argv[3], &ss);
 		fd = socket(ss.ss_family, SOCK_DGRAM, 0);
-		return sendto(fd, argv[4], strlen(argv[4]), 0,
-			      (struct sockaddr *)&ss, len) < 0;
+		return sendto(fd, text, n, 0, (struct sockaddr *)&ss, len) < 0;
 	}
 	if (argc == 5 && !strcmp(argv[1], "expect-errno")) {
 		len = addr_of(argv[2], argv[3], &ss);
