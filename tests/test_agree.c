@@ -369,3 +369,74 @@ Test(agree, a_response_where_a_request_belongs_is_a_protocol_error)
 	cr_assert_eq(agree_answer(&srv, &m, buf, sizeof(buf)), -EPROTO);
 	cr_assert_not_null(strstr(srv.why, "OPTIONS"), "%s", srv.why);
 }
+
+/* A server that learns the flow from the offer, as sipsecd's does. */
+static void setup_learning_server(struct agree *a, uint8_t flows)
+{
+	setup_side(a, true, TLS_BIT, TLS_BIT);
+	a->flow = 0;
+	a->flows = flows;
+}
+
+Test(agree, server_takes_the_udp_flow_it_serves)
+{
+	struct run r;
+
+	setup_side(&r.client, false, TLS_BIT, TLS_BIT);
+	r.client.flow = AGREE_FLOW_UDP;
+	setup_learning_server(&r.server, AGREE_FLOW_TCP | AGREE_FLOW_UDP);
+	exchange(&r, NULL);
+	cr_assert_eq(r.rc, 0, "%s", r.why ? r.why : "");
+	cr_assert_eq(r.server.flow, AGREE_FLOW_UDP);
+	cr_assert_eq(r.client.choice.mech, SEC_MECH_TLS);
+}
+
+Test(agree, server_refuses_a_flow_no_program_takes)
+{
+	struct run r;
+
+	setup_side(&r.client, false, TLS_BIT, TLS_BIT);
+	r.client.flow = AGREE_FLOW_UDP;
+	setup_learning_server(&r.server, AGREE_FLOW_TCP);
+	exchange(&r, NULL);
+	cr_assert_lt(r.rc, 0);
+	cr_assert(r.server_refused);
+	cr_assert_not_null(strstr(r.last, "SIP/2.0 488"), "%s", r.last);
+	cr_assert_not_null(strstr(r.server.why, "over udp"), "%s",
+			   r.server.why);
+}
+
+static void flow_to_tcp(enum leg leg, char *buf, size_t cap)
+{
+	if (leg == LEG_VERIFY)
+		set_header(buf, cap, "Sipsec-Flow", "tcp");
+}
+
+Test(agree, mitm_changes_the_flow_after_the_offer)
+{
+	struct run r;
+
+	setup_side(&r.client, false, TLS_BIT, TLS_BIT);
+	r.client.flow = AGREE_FLOW_UDP;
+	setup_learning_server(&r.server, AGREE_FLOW_TCP | AGREE_FLOW_UDP);
+	exchange(&r, flow_to_tcp);
+	cr_assert_lt(r.rc, 0);
+	cr_assert_not_null(strstr(r.why, "Sipsec-Flow"), "%s", r.why);
+}
+
+static void unknown_flow(enum leg leg, char *buf, size_t cap)
+{
+	if (leg == LEG_OFFER)
+		set_header(buf, cap, "Sipsec-Flow", "sctp");
+}
+
+Test(agree, an_unknown_flow_is_a_bad_request)
+{
+	struct run r;
+
+	setup_side(&r.client, false, TLS_BIT, TLS_BIT);
+	setup_learning_server(&r.server, AGREE_FLOW_TCP | AGREE_FLOW_UDP);
+	exchange(&r, unknown_flow);
+	cr_assert_lt(r.rc, 0);
+	cr_assert_not_null(strstr(r.last, "SIP/2.0 400"), "%s", r.last);
+}

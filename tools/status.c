@@ -26,8 +26,11 @@ static void usage(FILE *f)
 "    one line per protected connection: peer, the name verified in its\n"
 "    certificate, mechanism, how it was settled (AGREE: 'agreed' with a\n"
 "    sipsec peer inside TLS, 'cached' from an earlier agreement, 'sips'\n"
-"    for a standard SIP-over-TLS peer), data path and why, TLS version\n"
-"    and cipher, bytes each way and age.\n"
+"    for a standard SIP-over-TLS peer), what it carries (FLOW: 'tcp', one\n"
+"    program's connection; 'udp', a channel between two daemons carrying\n"
+"    the UDP SIP datagrams of this host's programs, WHY counting them),\n"
+"    data path and why, TLS version and cipher, plaintext bytes each way\n"
+"    and age.\n"
 "\n"
 "    The credential cache follows: per next hop (TLS address and the\n"
 "    identity its certificate proved), the mechanism agreed, whether a TLS\n"
@@ -51,6 +54,11 @@ static const char *agreed_str(unsigned a)
 	static const char *const s[] = { "sips", "agreed", "cached" };
 
 	return a < 3 ? s[a] : "?";
+}
+
+static const char *flow_str(unsigned f)
+{
+	return f == 2 ? "udp" : "tcp";
 }
 
 static const char *path_str(unsigned p)
@@ -129,20 +137,21 @@ static void print_text(const struct reply *r)
 	print_cache(r);
 	if (!n)
 		return;
-	printf("\n%-4s %-28s %-24s %-3s %-5s %-6s %-10s %-8s %-22s %-3s %-3s "
-	       "%10s %10s %6s  %s\n", "DIR", "PEER", "NAME", "OK", "MECH",
-	       "AGREE", "PATH",
+	printf("\n%-4s %-28s %-24s %-3s %-5s %-6s %-4s %-10s %-8s %-22s %-3s "
+	       "%-3s %10s %10s %6s  %s\n", "DIR", "PEER", "NAME", "OK", "MECH",
+	       "AGREE", "FLOW", "PATH",
 	       "TLS", "CIPHER", "KTX", "KRX", "IN", "OUT", "AGE", "WHY");
 	for (size_t i = 0; i < n; i++) {
 		const struct sipsec_ctl_conn *c = &conns[i];
 		char peer[64];
 
 		addr_str(&c->peer, peer, sizeof(peer));
-		printf("%-4s %-28s %-24s %-3s %-5s %-6s %-10s %-8s %-22s %-3s "
-		       "%-3s %10llu %10llu %5us  %s\n",
+		printf("%-4s %-28s %-24s %-3s %-5s %-6s %-4s %-10s %-8s %-22s "
+		       "%-3s %-3s %10llu %10llu %5us  %s\n",
 		       c->outgoing ? "out" : "in", peer, c->peer_name,
 		       c->name_verified ? "yes" : "no", mech_str(c->mech),
-		       agreed_str(c->agreed), path_str(c->path), c->tls_version,
+		       agreed_str(c->agreed), flow_str(c->flow),
+		       path_str(c->path), c->tls_version,
 		       c->cipher, c->ktls_tx ? "on" : "off",
 		       c->ktls_rx ? "on" : "off",
 		       (unsigned long long)c->bytes_in,
@@ -191,6 +200,7 @@ static void print_json(const struct reply *r)
 		json_kv_bool(f, "name_verified", c->name_verified, true);
 		json_kv_str(f, "mechanism", mech_str(c->mech), true);
 		json_kv_str(f, "agreement", agreed_str(c->agreed), true);
+		json_kv_str(f, "flow", flow_str(c->flow), true);
 		json_kv_str(f, "data_path", path_str(c->path), true);
 		json_kv_str(f, "data_path_reason", c->path_reason, true);
 		json_kv_str(f, "tls_version", c->tls_version, true);
