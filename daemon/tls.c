@@ -18,7 +18,8 @@
  *
  * Contexts are cached per (CA, certificate, key, minimum version, kernel
  * path or not: ktls.c restricts the suites and captures secrets; or PSK,
- * which needs none of the files) and rebuilt on reload; SSL objects hold their own reference.
+ * which needs none of the files) and rebuilt on reload; SSL objects hold
+ * their own reference.
  */
 #include <arpa/inet.h>
 #include <errno.h>

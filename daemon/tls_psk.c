@@ -106,13 +106,15 @@ static int use_session(SSL *ssl, const EVP_MD *md, const unsigned char **id,
 {
 	struct psk_state *s = state(ssl);
 	const EVP_MD *ours;
+	const SSL_CIPHER *suite;
 
 	*sess = NULL;
 	*id = NULL;
 	*idlen = 0;
 	if (!s || !s->sess)
 		return 1; /* nothing to offer: the handshake fails later */
-	ours = SSL_CIPHER_get_handshake_digest(SSL_SESSION_get0_cipher(s->sess));
+	suite = SSL_SESSION_get0_cipher(s->sess);
+	ours = SSL_CIPHER_get_handshake_digest(suite);
 	if (md && (!ours || EVP_MD_get_type(md) != EVP_MD_get_type(ours)))
 		return 1;
 	if (!SSL_SESSION_up_ref(s->sess))

@@ -91,7 +91,8 @@ static void pair(const char *key, const char *identity, const char *client_ip)
 	snprintf(text, sizeof(text), client_conf, key, identity);
 	cli.cfg = load(text);
 	srv.cfg = load(server_conf);
-	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv),
+		     0);
 	cli.fd = sv[0];
 	srv.fd = sv[1];
 

@@ -14,37 +14,13 @@
 # Exit 0 pass, 1 fail, 77 skip ("SKIP: reason").
 set -euo pipefail
 
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-LAB_SH=$repo/scripts/lab.sh
-SHIM=$repo/build/libsipsec.so
-PROBE=$repo/build/tests/integration/shimprobe
-CTL=$repo/build/sipsecctl
+. "$(dirname "$0")/lib.bash"
 SIPSECD=$repo/build/sipsecd
-
-skip() { echo "SKIP: $*"; exit 77; }
 [[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces)"
 command -v openssl >/dev/null || skip "openssl is missing (key generation)"
 [[ -x $PROBE && -x $SHIM && -x $CTL && -x $SIPSECD ]] || { echo "build first (make)"; exit 1; }
 
-lab=psk$$
-work=$(mktemp -d "${TMPDIR:-/tmp}/sipsec-psk.XXXXXX")
-failures=0
-cleanup() {
-	local rc=$?
-	trap - EXIT
-	timeout 60 "$LAB_SH" --lab "$lab" down >/dev/null 2>&1 || true
-	if ((rc == 0)) && [[ -z ${KEEP:-} ]]; then rm -rf "$work"; else
-		echo "logs kept in $work"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-lab() { timeout 60 "$LAB_SH" --lab "$lab" "$@"; }
-shimmed() { local h=$1; shift; lab exec "$h" -- env LD_PRELOAD="$SHIM" SIPSEC_LOG=stderr timeout 30 "$@"; }
-ok() { echo "  ok    $*"; }
-bad() { echo "  FAIL  $*"; failures=$((failures + 1)); }
+lab_begin psk
 
 # key NAME: a fresh 32-byte key in a file only root reads.
 key() {
@@ -52,9 +28,9 @@ key() {
 	echo "$work/$1.psk"
 }
 
-# daemon HOST SECTIONS: sipsecd in HOST with no certificate anywhere.
+# keyed_daemon HOST SECTIONS: sipsecd in HOST with no certificate anywhere.
 # shimprobe speaks lines, not SIP: the identity check is off.
-daemon() {
+keyed_daemon() {
 	local h=$1 sections=$2 conf=$work/$1.conf
 	{
 		printf '[global]\nlog_level = debug\nname = %s.psk.test\n' "$h"
@@ -72,17 +48,6 @@ daemon() {
 	exit 1
 }
 
-serve() {
-	local n=$1
-	shimmed h2 "$PROBE" server "$a2" 5060 "$n" >"$work/server.out" 2>&1 &
-	server_pid=$!
-	for _ in $(seq 50); do
-		grep -q '^listening' "$work/server.out" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	bad "the server in h2 did not start"; cat "$work/server.out"
-}
-
 lab up --hosts 3 >/dev/null
 a1=$(lab addr h1)
 a2=$(lab addr h2)
@@ -91,40 +56,28 @@ k12=$(key h1-h2)
 k23=$(key h3-h2)
 wrong=$(key wrong)
 
-daemon h1 "[peer h2]
-address = $a2
-name = h2.psk.test
-psk = file:$k12
-psk_identity = h1.psk.test"
-daemon h2 "[peer h1]
-address = $a1
-name = h1.psk.test
-psk = file:$k12
-psk_identity = h1.psk.test
-
-[peer h3]
-address = $a3
-name = h3.psk.test
-psk = file:$k23
-psk_identity = h3.psk.test"
-daemon h3 "[peer h2]
-address = $a2
-name = h2.psk.test
-psk = file:$wrong
-psk_identity = h3.psk.test"
+# peer HOST ADDR KEYFILE IDENTITY: the section for HOST, keyed by KEYFILE
+# under IDENTITY (the client's name).
+peer() {
+	printf '[peer %s]\naddress = %s\nname = %s.psk.test\n' "$1" "$2" "$1"
+	printf 'psk = file:%s\npsk_identity = %s.psk.test\n\n' "$3" "$4"
+}
+keyed_daemon h1 "$(peer h2 "$a2" "$k12" h1)"
+keyed_daemon h2 "$(peer h1 "$a1" "$k12" h1; peer h3 "$a3" "$k23" h3)"
+keyed_daemon h3 "$(peer h2 "$a2" "$wrong" h3)"
 
 if grep -qE '^(ca|cert|key) *=' "$work"/h[123].conf; then
 	bad "a configuration names a certificate"
 fi
 
 echo "shared key"
-serve 1
+serve h2 1
 if shimmed h1 "$PROBE" client "$a2" 5060 >"$work/client.out" 2>&1; then
 	ok "the program's connection from h1 to h2 passed its checks"
 else
 	bad "client:"; sed 's/^/        /' "$work/client.out"
 fi
-wait "$server_pid" || bad "server: $(cat "$work/server.out")"
+wait "$server_pid" || bad "server: $(cat "$work/server-h2.out")"
 if grep -q "to $a2:5061: h2.psk.test verified, TLSv1.3 .*tls agreed with the peer's sipsecd" "$work/h1.log" &&
 	grep -q "from $a1:[0-9]*: h1.psk.test verified, TLSv1.3 .*tls agreed with the peer's sipsecd" "$work/h2.log"; then
 	ok "TLS 1.3 by the key alone, agreement inside it: $(grep -o "to $a2:5061: .*" "$work/h1.log" | head -1)"
@@ -133,7 +86,7 @@ else
 fi
 
 echo "wrong key"
-serve 1
+serve h2 1
 if shimmed h3 "$PROBE" expect-errno "$a2" 5060 ECONNREFUSED >"$work/refused.out" 2>&1; then
 	ok "the program's connect() from h3 failed with ECONNREFUSED"
 else
@@ -157,8 +110,4 @@ done
 kill "$server_pid" 2>/dev/null || true
 wait "$server_pid" 2>/dev/null || true
 
-if ((failures)); then
-	echo "$failures check(s) failed"
-	exit 1
-fi
-echo "all checks passed"
+lab_finish
