@@ -81,10 +81,14 @@ bool agree_selected(SSL *ssl)
 }
 
 /* Server: the client's X-SIP-SECURE-FROM must be a name (or address) its
- * certificate holds (draft 4.5). */
+ * certificate holds, or the identity of the PSK it proved (draft 4.5). */
 static bool client_named(void *arg, const char *name)
 {
 	X509 *crt = SSL_get0_peer_certificate(arg);
+	const char *psk = tls_psk_identity(arg);
+
+	if (psk)
+		return !strcmp(name, psk);
 
 	if (!crt)
 		return false;
@@ -93,8 +97,17 @@ static bool client_named(void *arg, const char *name)
 	return X509_check_host(crt, name, 0, 0, NULL) == 1;
 }
 
+/* Who we say we are (X-SIP-SECURE-FROM): a client over a PSK, the
+ * identity of its key, which is what the server checks; else our host
+ * name. */
 static void self_name(struct conn *c, char *out, size_t len)
 {
+	const char *psk = c->outgoing ? tls_psk_identity(c->ssl) : NULL;
+
+	if (psk) {
+		sipsec_strlcpy(out, psk, len);
+		return;
+	}
 	if (c->d->cfg->host_name[0]) {
 		sipsec_strlcpy(out, c->d->cfg->host_name, len);
 		return;

@@ -444,7 +444,7 @@ int agree_answer(struct agree *a, const struct sip_msg *req, char *buf,
 	}
 	if (a->id_ok && !a->id_ok(a->id_arg, a->peer)) {
 		snprintf(a->why, sizeof(a->why), "X-SIP-SECURE-FROM '%s' is not "
-			 "the identity the certificate proved", a->peer);
+			 "the identity the certificate or PSK proved", a->peer);
 		return refuse(a, req, 403, "Forbidden", buf, len);
 	}
 	if (a->require && !(a->require & flow_mechs(a->flow))) {

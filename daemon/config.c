@@ -179,13 +179,17 @@ static const char *parse_hex(const char *s, uint8_t *out, size_t cap,
 		lo = s[1] ? hexval((unsigned char)s[1]) : -1;
 		if (hi < 0 || lo < 0)
 			return "not hexadecimal";
-		if (n == cap)
+		if (n == cap) {
+			explicit_bzero(out, cap);
 			return "longer than 64 bytes";
+		}
 		out[n++] = (uint8_t)(hi << 4 | lo);
 		s += 2;
 	}
-	if (n < 16)
+	if (n < POLICY_MIN_PSK) {
+		explicit_bzero(out, cap);
 		return "shorter than 16 bytes";
+	}
 	*len = n;
 	return NULL;
 }
@@ -221,6 +225,7 @@ static const char *parse_psk(const char *v, struct policy *p)
 		return "cannot read key file";
 	text[n] = '\0';
 	r = parse_hex(text, p->psk, sizeof(p->psk), &p->psk_len);
+	explicit_bzero(text, sizeof(text));
 	return r;
 }
 
@@ -353,6 +358,11 @@ static const char *policy_key(struct policy *p, const char *k, const char *v,
 		p->set |= PK_PSK;
 	} else if (!strcmp(k, "psk_identity")) {
 		r = set_str(p->psk_identity, sizeof(p->psk_identity), v);
+		/* Sent in the clear in the ClientHello and logged: printable
+		 * ASCII, no spaces. */
+		for (const char *q = v; !r && *q; q++)
+			if (*q < 0x21 || *q > 0x7e)
+				r = "must be printable ASCII without spaces";
 		p->set |= PK_PSK_ID;
 	} else if (!strcmp(k, "ktls")) {
 		r = parse_choice(v, ktls_names, ARRAY_SIZE(ktls_names), &i);
@@ -648,11 +658,16 @@ static int handler(void *user, const char *section, const char *key,
 		perr(c, c->line, "'%s' outside of any section", key);
 		return 1;
 	}
+	if (known && c->cur == &c->cfg->pol[0] && !c->in_control &&
+	    !strncmp(key, "psk", 3))
+		r = "a pre-shared key belongs to one peer: put it in a [peer] "
+		    "or [realm] section";
 	if (!known)
 		perr(c, c->line, "unknown key '%s' in this section", key);
 	else if (r)
 		perr(c, c->line, "%s = '%s': %s", key,
 		     strcmp(key, "psk") ? v : "(hidden)", r);
+	explicit_bzero(v, sizeof(v)); /* it may have held a key */
 	return 1;
 }
 
@@ -674,6 +689,15 @@ static void validate(struct parse_ctx *c)
 		if ((eff.require & MECH_PRESHARED) && !eff.psk_len)
 			perr(c, p->line, "[%s]: require = preshared needs psk",
 			     p->label);
+		/* The server finds a key by the identity the client sends
+		 * (TLS 1.3 external PSK): one without the other is useless. */
+		if (eff.psk_len && !eff.psk_identity[0])
+			perr(c, p->line, "[%s]: psk needs psk_identity",
+			     p->label);
+		if (!eff.psk_len && eff.psk_identity[0])
+			perr(c, p->line, "[%s]: psk_identity without psk",
+			     p->label);
+		explicit_bzero(eff.psk, sizeof(eff.psk));
 		if ((eff.set & PK_ALLOW) && (eff.set & PK_REQUIRE) &&
 		    !(eff.allow & eff.require))
 			perr(c, p->line, "[%s]: the required mechanism is not "

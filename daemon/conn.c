@@ -288,8 +288,15 @@ void conn_exit(struct daemon *d)
 
 void conn_policy(const struct conn *c, struct policy *eff)
 {
-	const struct policy *p = policy_find(c->d->cfg,
-					     (const struct sockaddr *)&c->peer);
+	const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
+	const struct policy *p = NULL;
+	bool known;
+
+	/* A client that proved a PSK is the section that holds it. */
+	if (c->psk_identity[0])
+		p = policy_find_psk(c->d->cfg, sa, c->psk_identity, &known);
+	if (!p)
+		p = policy_find(c->d->cfg, sa);
 
 	policy_effective(c->d->cfg, p ? p : policy_global(c->d->cfg), eff);
 }

@@ -136,7 +136,7 @@ int credcache_resume(struct conn *c)
 {
 	struct cred *e = lookup(&c->peer, c->expect, clock_ms());
 
-	if (!e || !e->sess)
+	if (!e || !e->sess || tls_psk_expected(c->ssl))
 		return 0;
 	if (!SSL_SESSION_is_resumable(e->sess)) {
 		log_debug("cache: the session for %s is spent", e->name);
@@ -174,7 +174,7 @@ int credcache_agreed(struct conn *c)
 	struct cred *e = lookup(&c->peer, c->expect, clock_ms());
 
 	if (!e || !e->agreed_session || !SSL_session_reused(c->ssl) ||
-	    !e->mech)
+	    !e->mech || tls_psk_expected(c->ssl))
 		return 0;
 	e->hits++;
 	c->mech = e->mech;
@@ -261,7 +261,9 @@ int credcache_ticket_agreed(struct conn *c)
 
 int credcache_issue_ticket(struct conn *c, bool flush)
 {
-	if (SSL_version(c->ssl) != TLS1_3_VERSION)
+	/* A PSK client is not resumed: OpenSSL reports an external PSK as
+	 * a resumption, which would read as a cached agreement. */
+	if (SSL_version(c->ssl) != TLS1_3_VERSION || tls_psk_expected(c->ssl))
 		return 0;
 	if (SSL_new_session_ticket(c->ssl) != 1)
 		return -EIO;

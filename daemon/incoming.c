@@ -8,6 +8,7 @@
  * or on policy's tls_port.
  *
  *   CONN_HANDSHAKE  TLS server handshake, client certificate required
+ *                   (or, for a peer with a psk, its TLS 1.3 external PSK)
  *   CONN_DELIVER    we connect to the program's socket over the local
  *                   host and open with a struct sipsec_preamble (secret,
  *                   real peer); the shim's accept() consumes it
@@ -139,7 +140,9 @@ static void on_tls_accept(struct loop *lp, int fd, uint32_t ev, void *arg)
 	c->kernel = kernel == 1;
 	ctx = tls_ctx_get(&eff, true, c->kernel ? d->probe.ktls_suites : 0,
 			  why, sizeof(why));
-	if (!ctx || !(c->ssl = tls_server_new(ctx, s))) {
+	if (!ctx || !(c->ssl = tls_server_new(ctx, s)) ||
+	    (eff.psk_len && tls_psk_server(c->ssl, &d->cfg,
+					   (struct sockaddr *)&c->peer))) {
 		conn_close(c, ctx ? "TLS setup failed" : why);
 		return;
 	}
@@ -234,15 +237,23 @@ void incoming_exit(struct daemon *d)
 	}
 }
 
-/* The identity a client proved: the name policy expects (checked), or
+/* The identity a client proved: the name policy gives the section of
+ * its PSK (proven by the key), or the name policy expects (checked), or
  * else its certificate's subject CN (chain verified, name unchecked). */
 static int check_client(struct conn *c, char *why, size_t wlen)
 {
 	X509 *crt = SSL_get0_peer_certificate(c->ssl);
+	const char *psk = tls_psk_identity(c->ssl);
 	struct policy eff;
 	int err;
 
-	if (c->expect[0]) {
+	if (psk) {
+		sipsec_strlcpy(c->psk_identity, psk, sizeof(c->psk_identity));
+		conn_policy(c, &eff);
+		tls_psk_name(&eff, c->peer_name, sizeof(c->peer_name));
+		sipsec_strlcpy(c->expect, c->peer_name, sizeof(c->expect));
+		c->name_verified = 1;
+	} else if (c->expect[0]) {
 		err = tls_check_client_name(c->ssl, c->expect, why, wlen);
 		if (err)
 			return err;

@@ -14,26 +14,57 @@ const struct policy *policy_global(const struct config *cfg)
 	return &cfg->pol[0];
 }
 
+/* Keeps p in *best if one of its networks holds peer more closely than
+ * *best's did (a [peer] wins a tie with a [realm]). */
+static void closest(const struct policy *p, const struct sockaddr *peer,
+		    const struct policy **best, int *best_len)
+{
+	for (size_t j = 0; j < p->n_nets; j++) {
+		int len = p->nets[j].prefix;
+
+		if (!sipsec_net_contains(&p->nets[j], peer))
+			continue;
+		if (len > *best_len ||
+		    (len == *best_len && (*best)->is_realm && !p->is_realm)) {
+			*best = p;
+			*best_len = len;
+		}
+	}
+}
+
 const struct policy *policy_find(const struct config *cfg,
 				 const struct sockaddr *peer)
 {
 	const struct policy *best = NULL;
 	int best_len = -1;
 
+	for (size_t i = 1; i < cfg->n_pol; i++)
+		closest(&cfg->pol[i], peer, &best, &best_len);
+	return best;
+}
+
+/* TLS 1.3 external PSK (tls_psk.c): the section whose key the client
+ * named. Identities are not secret and may be shared by several sections
+ * (one per network); the client's address picks among them, as in
+ * policy_find(). *known says whether the identity exists at all. */
+const struct policy *policy_find_psk(const struct config *cfg,
+				     const struct sockaddr *peer,
+				     const char *identity, bool *known)
+{
+	const struct policy *best = NULL;
+	int best_len = -1;
+	struct policy eff;
+
+	*known = false;
 	for (size_t i = 1; i < cfg->n_pol; i++) {
 		const struct policy *p = &cfg->pol[i];
 
-		for (size_t j = 0; j < p->n_nets; j++) {
-			int len = p->nets[j].prefix;
-
-			if (!sipsec_net_contains(&p->nets[j], peer))
-				continue;
-			if (len > best_len ||
-			    (len == best_len && best->is_realm && !p->is_realm)) {
-				best = p;
-				best_len = len;
-			}
-		}
+		policy_effective(cfg, p, &eff);
+		explicit_bzero(eff.psk, sizeof(eff.psk));
+		if (!eff.psk_len || strcmp(eff.psk_identity, identity))
+			continue;
+		*known = true;
+		closest(p, peer, &best, &best_len);
 	}
 	return best;
 }

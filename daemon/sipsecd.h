@@ -31,6 +31,8 @@ enum uring_mode { URING_AUTO, URING_OFF };
 #define POLICY_MAX_NETS 16
 #define POLICY_MAX_PORTS 8
 #define POLICY_MAX_PSK 64
+#define POLICY_MAX_PSK_ID 64
+#define POLICY_MIN_PSK 16 /* bytes: 128 bits, as for any AEAD key */
 #define CONFIG_MAX_POLICIES 4096
 #define CONFIG_MAX_IDS 16
 #define CONFIG_MAX_SKIP 16 /* enforce_skip interfaces */
@@ -71,7 +73,7 @@ struct policy {
 	char *ca, *cert, *key; /* paths */
 	uint8_t psk[POLICY_MAX_PSK];
 	size_t psk_len;
-	char psk_identity[64];
+	char psk_identity[POLICY_MAX_PSK_ID];
 	enum ktls_mode ktls;
 	enum id_check idcheck;
 	uint32_t set; /* enum policy_key */
@@ -127,6 +129,11 @@ const struct policy *policy_find(const struct config *cfg,
 				 const struct sockaddr *peer);
 const struct policy *policy_find_realm(const struct config *cfg,
 				       const char *domain);
+/** @brief The section with a psk under identity whose networks hold peer
+ * (NULL if none; *known: whether any section has that identity). */
+const struct policy *policy_find_psk(const struct config *cfg,
+				     const struct sockaddr *peer,
+				     const char *identity, bool *known);
 /** @brief Fill *eff with p's settings, inherited ones filled in. */
 void policy_effective(const struct config *cfg, const struct policy *p,
 		      struct policy *eff);
@@ -219,16 +226,19 @@ struct sock_expect {
 int sock_check(int fd, const struct sock_expect *want, uid_t sender_uid);
 
 /* tls.c: OpenSSL contexts, handshakes, identities */
-/** @brief A cached context; ktls_suites != 0 makes a kernel-path one. */
+/** @brief A cached context; ktls_suites != 0 makes a kernel-path one; a
+ * policy with a psk gets a PSK context (tls_psk.c), without certificates. */
 SSL_CTX *tls_ctx_get(const struct policy *eff, bool server,
 		     uint32_t ktls_suites, char *why, size_t wlen);
 void tls_ctx_flush(void);
-/** @brief A client SSL for fd; *expect receives the identity it checks. */
+/** @brief A client SSL for fd; *expect receives the identity it checks
+ * (for a PSK peer, tls_psk_name()). */
 SSL *tls_client_new(SSL_CTX *ctx, int fd, const struct policy *eff,
 		    const struct sockaddr *peer, char *expect, size_t elen);
 SSL *tls_server_new(SSL_CTX *ctx, int fd);
 /** @return 0 done; -EAGAIN with *want = POLLIN/POLLOUT; -ECONNREFUSED
- * with the reason in why. */
+ * with the reason in why. A PSK handshake is done only when the key was
+ * used and ALPN sipsec/1 selected. */
 int tls_handshake(SSL *ssl, uint32_t *want, char *why, size_t wlen);
 int tls_check_client_name(SSL *ssl, const char *name, char *why,
 			  size_t wlen);
@@ -242,6 +252,26 @@ void tls_peer_identity(SSL *ssl, const struct policy *eff,
 void tls_describe(SSL *ssl, char *version, size_t vlen, char *cipher,
 		  size_t clen);
 const char *tls_error_string(void);
+
+/* tls_psk.c: TLS 1.3 external PSK between two daemons */
+/** @brief TLS 1.3 only, psk_dhe_ke, SHA-256 suites, PSK callbacks; no
+ * certificates. */
+int tls_psk_ctx_setup(SSL_CTX *ctx, bool server, char *why, size_t wlen);
+/** @brief Client: offer eff's psk under its psk_identity. */
+int tls_psk_client(SSL *ssl, const struct policy *eff);
+/** @brief Server: keys are looked up in *cfg (the one current when the
+ * ClientHello arrives) for a client at peer. */
+int tls_psk_server(SSL *ssl, struct config *const *cfg,
+		   const struct sockaddr *peer);
+/** @brief Whether ssl was set up to authenticate by PSK only. */
+bool tls_psk_expected(const SSL *ssl);
+/** @brief After the handshake: the identity whose key the peer proved,
+ * or NULL (no PSK was used). */
+const char *tls_psk_identity(SSL *ssl);
+/** @brief Why a PSK handshake failed (identity, address), or NULL. */
+const char *tls_psk_note(const SSL *ssl);
+/** @brief The name a PSK peer is known by: policy name, realm, identity. */
+void tls_psk_name(const struct policy *eff, char *buf, size_t len);
 
 /* conn.c: protected connections, their lifecycle, limits and timeouts */
 enum conn_state {
@@ -281,8 +311,9 @@ struct conn {
 	uint64_t deadline_ms;
 	uint64_t created_ms;
 	char expect[80]; /* identity to verify, "name" or "IP:addr" */
-	char peer_name[64]; /* identity the certificate proved */
+	char peer_name[64]; /* identity the certificate (or PSK) proved */
 	uint8_t name_verified;
+	char psk_identity[POLICY_MAX_PSK_ID]; /* incoming: the key it used */
 	struct sipsec_ctl_identity ident; /* for the shim's SIP check */
 	char tls_version[16], cipher[48];
 	char path_reason[64];

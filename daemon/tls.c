@@ -12,9 +12,14 @@
  * checks a connecting client against the name its policy gives, when
  * it gives one.
  *
+ * A peer whose policy has a psk authenticates by that key instead, with
+ * no certificate either way (tls_psk.c); it must be a sipsec daemon, so
+ * its handshake is done only with ALPN sipsec/1 selected.
+ *
  * Contexts are cached per (CA, certificate, key, minimum version, kernel
- * path or not: ktls.c restricts the suites and captures secrets) and
- * rebuilt on reload; SSL objects hold their own reference.
+ * path or not: ktls.c restricts the suites and captures secrets; or PSK,
+ * which needs none of the files) and rebuilt on reload; SSL objects hold
+ * their own reference.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,7 +39,7 @@ struct ctx_entry {
 	SSL_CTX *ctx;
 	char *ca, *cert, *key;
 	uint16_t tls_min;
-	bool server;
+	bool server, psk;
 	uint32_t ktls_suites;
 };
 
@@ -81,6 +86,11 @@ static SSL_CTX *ctx_build(const struct policy *eff, bool server,
 		goto fail;
 	agree_ctx_setup(ctx, server);
 	credcache_ctx_setup(ctx, server);
+	if (eff->psk_len) {
+		if (tls_psk_ctx_setup(ctx, server, why, wlen))
+			goto fail;
+		return ctx;
+	}
 	if (!eff->cert || !eff->key || !eff->ca) {
 		snprintf(why, wlen, "policy [%s] has no %s", eff->label,
 			 !eff->cert ? "cert" : !eff->key ? "key" : "ca");
@@ -122,14 +132,18 @@ fail:
 SSL_CTX *tls_ctx_get(const struct policy *eff, bool server,
 		     uint32_t ktls_suites, char *why, size_t wlen)
 {
+	bool psk = eff->psk_len > 0;
 	struct ctx_entry *e;
 
 	for (size_t i = 0; i < n_cache; i++) {
 		e = &cache[i];
-		if (e->server == server && e->tls_min == eff->tls_min &&
-		    e->ktls_suites == ktls_suites &&
-		    same(e->ca, eff->ca) && same(e->cert, eff->cert) &&
-		    same(e->key, eff->key))
+		if (e->server != server || e->ktls_suites != ktls_suites ||
+		    e->psk != psk)
+			continue;
+		/* A PSK context holds no key and no file: one fits all. */
+		if (psk || (e->tls_min == eff->tls_min &&
+			    same(e->ca, eff->ca) && same(e->cert, eff->cert) &&
+			    same(e->key, eff->key)))
 			return e->ctx;
 	}
 	if (n_cache == MAX_CTX) {
@@ -143,6 +157,7 @@ SSL_CTX *tls_ctx_get(const struct policy *eff, bool server,
 	if (!e->ctx)
 		return NULL;
 	e->server = server;
+	e->psk = psk;
 	e->ktls_suites = ktls_suites;
 	e->tls_min = eff->tls_min;
 	e->ca = eff->ca ? strdup(eff->ca) : NULL;
@@ -173,7 +188,14 @@ SSL *tls_client_new(SSL_CTX *ctx, int fd, const struct policy *eff,
 		return NULL;
 	SSL_set_fd(ssl, fd);
 	SSL_set_connect_state(ssl);
-	if (eff->name[0]) {
+	if (eff->psk_len) {
+		/* The key proves the peer: no certificate to check. */
+		if (tls_psk_client(ssl, eff))
+			goto fail;
+		tls_psk_name(eff, expect, elen);
+		if (eff->name[0])
+			SSL_set_tlsext_host_name(ssl, eff->name);
+	} else if (eff->name[0]) {
 		snprintf(expect, elen, "%s", eff->name);
 		SSL_set_tlsext_host_name(ssl, eff->name);
 		if (SSL_set1_host(ssl, eff->name) != 1)
@@ -203,14 +225,32 @@ SSL *tls_server_new(SSL_CTX *ctx, int fd)
 	return ssl;
 }
 
+/* A PSK handshake that completed: the key was used (not a certificate)
+ * and the peer is a sipsec daemon. */
+static int psk_done(SSL *ssl, char *why, size_t wlen)
+{
+	if (!tls_psk_identity(ssl)) {
+		snprintf(why, wlen, "%s", tls_psk_note(ssl));
+		return -ECONNREFUSED;
+	}
+	if (!agree_selected(ssl)) {
+		snprintf(why, wlen, "PSK '%s': the peer did not select ALPN "
+			 AGREE_ALPN ", only a sipsec daemon may hold the key",
+			 tls_psk_identity(ssl));
+		return -ECONNREFUSED;
+	}
+	return 0;
+}
+
 int tls_handshake(SSL *ssl, uint32_t *want, char *why, size_t wlen)
 {
+	char tls[200];
 	int rc, err;
 
 	ERR_clear_error();
 	rc = SSL_do_handshake(ssl);
 	if (rc == 1)
-		return 0;
+		return tls_psk_expected(ssl) ? psk_done(ssl, why, wlen) : 0;
 	err = SSL_get_error(ssl, rc);
 	if (err == SSL_ERROR_WANT_READ) {
 		*want = POLLIN;
@@ -220,7 +260,15 @@ int tls_handshake(SSL *ssl, uint32_t *want, char *why, size_t wlen)
 		*want = POLLOUT;
 		return -EAGAIN;
 	}
-	if (SSL_get_verify_result(ssl) != X509_V_OK)
+	if (tls_psk_expected(ssl)) {
+		/* Name the key (not the key material): which one, from where,
+		 * and what TLS said. */
+		if (err == SSL_ERROR_SYSCALL && !ERR_peek_error())
+			snprintf(tls, sizeof(tls), "connection closed");
+		else
+			snprintf(tls, sizeof(tls), "%s", tls_error_string());
+		snprintf(why, wlen, "%s (%s)", tls_psk_note(ssl), tls);
+	} else if (SSL_get_verify_result(ssl) != X509_V_OK)
 		snprintf(why, wlen, "certificate check failed: %s",
 			 X509_verify_cert_error_string(
 				 SSL_get_verify_result(ssl)));

@@ -249,7 +249,8 @@ struct sipsec_ctl_conn {
 	uint32_t age_s;
 	uint8_t mech; /* enum sipsec_mech */
 	uint8_t path; /* enum sipsec_datapath */
-	uint8_t name_verified; /* 1: certificate matched peer_name */
+	uint8_t name_verified; /* 1: certificate matched peer_name, or the
+				* peer proved its section's psk */
 	uint8_t outgoing; /* 1: the program connected; 0: accepted */
 	char peer_name[64];
 	char tls_version[16];

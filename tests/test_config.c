@@ -249,7 +249,8 @@ Test(config, psk_is_checked_and_never_echoed)
 	cr_assert_eq(write(fd, "00112233445566778899aabbccddeeff\n", 33), 33);
 	close(fd);
 	snprintf(text, sizeof(text),
-		 "[peer a]\naddress = 10.0.0.1\npsk = file:%s\n", kpath);
+		 "[peer a]\naddress = 10.0.0.1\npsk = file:%s\n"
+		 "psk_identity = a\n", kpath);
 	chmod(kpath, 0644);
 	expect_error(text, 3, "readable by others");
 	chmod(kpath, 0600);
@@ -258,6 +259,51 @@ Test(config, psk_is_checked_and_never_echoed)
 	cr_assert_eq(cfg->pol[1].psk[15], 0xff);
 	config_free(cfg);
 	unlink(kpath);
+}
+
+Test(config, psk_needs_an_identity_and_belongs_to_a_peer)
+{
+	struct config *cfg = NULL;
+	struct errs e;
+
+	expect_error("[peer a]\naddress = 10.0.0.1\n"
+		     "psk = hex:00112233445566778899aabbccddeeff\n", 1,
+		     "[peer a]: psk needs psk_identity");
+	expect_error("[peer a]\naddress = 10.0.0.1\npsk_identity = a\n", 1,
+		     "psk_identity without psk");
+	expect_error("[peer a]\naddress = 10.0.0.1\npsk_identity = a b\n", 3,
+		     "printable ASCII without spaces");
+	/* One key per peer: never a default for all of them. */
+	expect_error("psk = hex:00112233445566778899aabbccddeeff\n", 1,
+		     "belongs to one peer");
+	expect_error("[global]\npsk_identity = x\n", 2, "belongs to one peer");
+	/* A realm's key and identity are its peers' by inheritance. */
+	cr_assert_eq(load("[realm r.example]\naddress = 10.1.0.0/16\n"
+			  "psk = hex:00112233445566778899aabbccddeeff\n"
+			  "psk_identity = r\n[peer a]\naddress = 10.1.0.1\n"
+			  "realm = r.example\n", &cfg, &e), 0, "%s", e.text);
+	config_free(cfg);
+}
+
+Test(config, check_shows_only_the_length_of_a_psk)
+{
+	struct config *cfg = NULL;
+	struct errs e;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	cr_assert_eq(load("[peer a]\naddress = 10.0.0.1\npsk = hex:"
+			  "a1b2c3d4e5f60718293a4b5c6d7e8f90\n"
+			  "psk_identity = pbx1\n", &cfg, &e), 0, "%s", e.text);
+	f = open_memstream(&out, &len);
+	policy_dump(cfg, f);
+	fclose(f);
+	cr_assert_not_null(strstr(out, "psk            set (16 bytes), "
+				  "identity pbx1"), "%s", out);
+	cr_assert_null(strstr(out, "a1b2"), "key shown: %s", out);
+	free(out);
+	config_free(cfg);
 }
 
 Test(config, missing_file_is_an_errno)

@@ -15,63 +15,17 @@
 # Exit 0 pass, 1 fail, 77 skip ("SKIP: reason").
 set -euo pipefail
 
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-LAB_SH=$repo/scripts/lab.sh
-SHIM=$repo/build/libsipsec.so
-PROBE=$repo/build/tests/integration/shimprobe
-CTL=$repo/build/sipsecctl
-
-skip() { echo "SKIP: $*"; exit 77; }
+. "$(dirname "$0")/lib.bash"
 [[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces)"
 command -v python3 >/dev/null || skip "python3 is missing"
 [[ -x $PROBE && -x $SHIM && -x $CTL ]] || { echo "build first (make)"; exit 1; }
 
-lab=agree$$
-work=$(mktemp -d "${TMPDIR:-/tmp}/sipsec-agreement.XXXXXX")
-failures=0
-cleanup() {
-	local rc=$?
-	trap - EXIT
-	cp "$(timeout 10 "$LAB_SH" --lab "$lab" dir 2>/dev/null)"/*.log "$work/" 2>/dev/null || true
-	timeout 60 "$LAB_SH" --lab "$lab" down >/dev/null 2>&1 || true
-	if ((rc == 0)) && [[ -z ${KEEP:-} ]]; then rm -rf "$work"; else
-		echo "logs kept in $work"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+lab_begin agree
 
-lab() { timeout 60 "$LAB_SH" --lab "$lab" "$@"; }
-shimmed() { local h=$1; shift; lab exec "$h" -- env LD_PRELOAD="$SHIM" SIPSEC_LOG=stderr timeout 30 "$@"; }
-# shimprobe speaks lines, not SIP: the identity check (draft 4.5) would
-# refuse them, so it is off here (tests/integration/identity.sh tests it).
-daemon() {
-	local h=$1 extra=${2:-}
-	{
-		printf '[global]\nidentity_check = off\n'
-		if [[ -n $extra ]]; then cat "$extra"; fi
-	} >"$work/$h-daemon.conf"
-	lab daemon "$h" --conf-append "$work/$h-daemon.conf"
-}
-ok() { echo "  ok    $*"; }
-bad() { echo "  FAIL  $*"; failures=$((failures + 1)); }
-log_of() { cat "$(lab dir)/$1.log"; }
 # A field of h1's credential cache entry for h2 (JSON).
 cache_field() {
 	lab exec h1 -- "$CTL" --json status |
 		python3 -c 'import json,sys; c=json.load(sys.stdin)["cache"]; print(c[0][sys.argv[1]] if c else "none")' "$1"
-}
-
-serve() {
-	local n=$1
-	shimmed h2 "$PROBE" server "$a2" 5060 "$n" >"$work/server.out" 2>&1 &
-	server_pid=$!
-	for _ in $(seq 50); do
-		grep -q '^listening' "$work/server.out" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	bad "the server in h2 did not start"; cat "$work/server.out"
 }
 
 lab up --hosts 2 >/dev/null
@@ -81,7 +35,7 @@ daemon h1 >/dev/null
 daemon h2 >/dev/null
 
 echo "agreed, then cached"
-serve 3
+serve h2 3
 for i in 1 2 3; do
 	if shimmed h1 "$PROBE" client "$a2" 5060 >"$work/client$i.out" 2>&1; then
 		ok "connection $i: the program's checks passed"
@@ -100,7 +54,7 @@ for i in 1 2 3; do
 			bad "h1's cache entry for h2: agreed_session=$session"
 	fi
 done
-wait "$server_pid" || bad "server: $(cat "$work/server.out")"
+wait "$server_pid" || bad "server: $(cat "$work/server-h2.out")"
 resumed1=$(log_of h1 | grep -c "agreement resumed from the cache" || true)
 resumed2=$(log_of h2 | grep -c "agreement resumed from the cache" || true)
 hits=$(cache_field hits)
@@ -119,7 +73,7 @@ require = ipsec
 allow = ipsec
 EOF
 daemon h2 "$work/h2-ipsec-only.conf" >/dev/null
-serve 1
+serve h2 1
 if shimmed h1 "$PROBE" expect-errno "$a2" 5060 ECONNREFUSED >"$work/refused.out" 2>&1; then
 	ok "the program's connect() failed with ECONNREFUSED"
 else
@@ -134,8 +88,4 @@ fi
 kill "$server_pid" 2>/dev/null || true
 wait "$server_pid" 2>/dev/null || true
 
-if ((failures)); then
-	echo "$failures check(s) failed"
-	exit 1
-fi
-echo "all checks passed"
+lab_finish

@@ -13,36 +13,12 @@
 # Exit 0 pass, 1 fail, 77 skip ("SKIP: reason").
 set -euo pipefail
 
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-LAB_SH=$repo/scripts/lab.sh
-SHIM=$repo/build/libsipsec.so
-
-skip() { echo "SKIP: $*"; exit 77; }
+. "$(dirname "$0")/lib.bash"
 [[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces)"
 command -v python3 >/dev/null || skip "python3 is missing"
 [[ -x $SHIM ]] || { echo "build first (make)"; exit 1; }
 
-lab=idck$$
-work=$(mktemp -d "${TMPDIR:-/tmp}/sipsec-identity.XXXXXX")
-failures=0
-cleanup() {
-	local rc=$?
-	trap - EXIT
-	[[ -n ${server_pid:-} ]] && kill "$server_pid" 2>/dev/null
-	cp "$(timeout 10 "$LAB_SH" --lab "$lab" dir 2>/dev/null)"/*.log "$work/" 2>/dev/null || true
-	timeout 60 "$LAB_SH" --lab "$lab" down >/dev/null 2>&1 || true
-	if ((rc == 0)) && [[ -z ${KEEP:-} ]]; then rm -rf "$work"; else
-		echo "logs kept in $work"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-lab() { timeout 60 "$LAB_SH" --lab "$lab" "$@"; }
-shimmed() { local h=$1; shift; lab exec "$h" -- env LD_PRELOAD="$SHIM" SIPSEC_LOG=stderr timeout 30 "$@"; }
-ok() { echo "  ok    $*"; }
-bad() { echo "  FAIL  $*"; failures=$((failures + 1)); }
+lab_begin identity
 
 # The server: one connection; prints each request line it receives, and
 # how the connection ended.
@@ -165,8 +141,4 @@ else
 	bad "log mode:"; cat "$work/server.out" "$work/server.err"
 fi
 
-if ((failures)); then
-	echo "$failures check(s) failed"
-	exit 1
-fi
-echo "all checks passed"
+lab_finish

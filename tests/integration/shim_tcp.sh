@@ -19,60 +19,12 @@
 # Exit 0 pass, 1 fail, 77 skip ("SKIP: reason").
 set -euo pipefail
 
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-LAB_SH=$repo/scripts/lab.sh
-SHIM=$repo/build/libsipsec.so
-PROBE=$repo/build/tests/integration/shimprobe
-CTL=$repo/build/sipsecctl
-
-skip() { echo "SKIP: $*"; exit 77; }
+. "$(dirname "$0")/lib.bash"
 [[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces)"
 [[ -x $PROBE && -x $SHIM ]] || { echo "build first (make)"; exit 1; }
 
-lab=shim$$
-work=$(mktemp -d "${TMPDIR:-/tmp}/sipsec-shim-tcp.XXXXXX")
-failures=0
-cleanup() {
-	local rc=$?
-	trap - EXIT
-	timeout 60 "$LAB_SH" --lab "$lab" down >/dev/null 2>&1 || true
-	if ((rc == 0)) && [[ -z ${KEEP:-} ]]; then rm -rf "$work"; else
-		echo "logs kept in $work"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-lab() { timeout 60 "$LAB_SH" --lab "$lab" "$@"; }
-shimmed() { local h=$1; shift; lab exec "$h" -- env LD_PRELOAD="$SHIM" SIPSEC_LOG=stderr timeout 30 "$@"; }
+lab_begin shim-tcp
 plain() { local h=$1; shift; lab exec "$h" -- timeout 30 "$@"; }
-# shimprobe speaks lines, not SIP: the identity check (draft 4.5) would
-# refuse them, so it is off here (tests/integration/identity.sh tests it).
-daemon() {
-	local h=$1 extra=${2:-}
-	{
-		printf '[global]\nidentity_check = off\n'
-		if [[ -n $extra ]]; then cat "$extra"; fi
-	} >"$work/$h-daemon.conf"
-	lab daemon "$h" --conf-append "$work/$h-daemon.conf"
-}
-ok() { echo "  ok    $*"; }
-bad() { echo "  FAIL  $*"; failures=$((failures + 1)); }
-log_of() { cat "$(lab dir)/$1.log"; }
-
-# Runs a server in host $1 for $2 connections, then the client case $3...
-serve() {
-	local host=$1 n=$2 addr
-	addr=$(lab addr "$host" "${FAM:-4}")
-	shimmed "$host" "$PROBE" server "$addr" 5060 "$n" >"$work/server-$host.out" 2>&1 &
-	server_pid=$!
-	for _ in $(seq 50); do
-		grep -q '^listening' "$work/server-$host.out" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	bad "the server in $host did not start"; cat "$work/server-$host.out"
-}
 
 lab up --hosts 3 >/dev/null
 a2=$(lab addr h2)
