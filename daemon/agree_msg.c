@@ -31,12 +31,36 @@
 
 #include "sipsecd.h"
 
-/* What this build can set up, per flow. A udp flow's datagrams ride in
- * the TLS channel between the two daemons (udp.c): mechanism tls. */
-static uint32_t flow_mechs(uint8_t flow)
+/* Whether this side can key ESP in its kernel (keying exporter). */
+static bool can_esp(const struct agree *a)
 {
-	return flow == AGREE_FLOW_TCP || flow == AGREE_FLOW_UDP ?
-		       1u << SEC_MECH_TLS : 0;
+	return a->keyings & (1u << SEC_K_EXPORTER);
+}
+
+/* What this build can set up, per flow. A udp flow's datagrams ride in
+ * the TLS channel between the two daemons (udp.c): mechanism tls; or,
+ * where the kernel has ESP, ipsec keyed from that TLS session. */
+static uint32_t flow_mechs(const struct agree *a)
+{
+	switch (a->flow) {
+	case AGREE_FLOW_TCP:
+		return 1u << SEC_MECH_TLS;
+	case AGREE_FLOW_UDP:
+		return 1u << SEC_MECH_TLS |
+		       (can_esp(a) ? 1u << SEC_MECH_IPSEC : 0);
+	default:
+		return 0;
+	}
+}
+
+/* Policy's require, for this flow: on a udp flow, 'tls' is also met by
+ * ESP keyed from the daemons' TLS session (ipsec, keying exporter). */
+static uint32_t flow_require(const struct agree *a)
+{
+	if (a->flow == AGREE_FLOW_UDP && can_esp(a) &&
+	    a->require == 1u << SEC_MECH_TLS)
+		return a->require | 1u << SEC_MECH_IPSEC;
+	return a->require;
 }
 
 const char *agree_flow_name(uint8_t flow)
@@ -84,23 +108,30 @@ static void rand_hex(char *out, size_t bytes)
 		sprintf(out + 2 * i, "%02x", r[i]);
 }
 
-/* Our mechanisms in preference order: the required one first, then the
- * rest of 'allow' that this flow can use. */
+/* Our mechanisms in preference order: the required ones first, then the
+ * rest of 'allow' that this flow can use; on a udp flow the kernel's
+ * ESP before datagrams in TLS. */
 static size_t local_list(const struct agree *a, struct sec_mech *out)
 {
-	static const uint8_t order[] = { SEC_MECH_TLS, SEC_MECH_IPSEC,
-					 SEC_MECH_PRESHARED };
-	uint32_t can = a->allow & flow_mechs(a->flow);
+	static const uint8_t tls_first[] = { SEC_MECH_TLS, SEC_MECH_IPSEC,
+					     SEC_MECH_PRESHARED };
+	static const uint8_t esp_first[] = { SEC_MECH_IPSEC, SEC_MECH_TLS,
+					     SEC_MECH_PRESHARED };
+	const uint8_t *order = a->flow == AGREE_FLOW_UDP ? esp_first :
+							   tls_first;
+	uint32_t can = a->allow & flow_mechs(a), require = flow_require(a);
 	size_t n = 0;
 
 	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+		for (size_t i = 0; i < ARRAY_SIZE(tls_first); i++) {
 			uint32_t bit = 1u << order[i];
-			bool req = a->require & bit;
+			bool req = require & bit;
 
 			if (!(can & bit) || req != (pass == 0))
 				continue;
-			sec_mech_make(&out[n], order[i], SEC_K_DEFAULT);
+			sec_mech_make(&out[n], order[i],
+				      order[i] == SEC_MECH_IPSEC ?
+					      SEC_K_EXPORTER : SEC_K_DEFAULT);
 			out[n].mutual = true; /* mutual TLS */
 			out[n].q = (uint16_t)(1000 - 100 * n);
 			out[n].has_q = true;
@@ -207,12 +238,69 @@ void agree_init(struct agree *a, bool server, uint8_t flow)
 	}
 }
 
+static bool offers_ipsec(const struct sec_mech *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (m[i].mech == SEC_MECH_IPSEC)
+			return true;
+	return false;
+}
+
+/* ESP needs our inbound SPI before the peer can key its outbound SA: it
+ * rides in Sipsec-Spi (hex), inside TLS like the rest. */
+static bool have_spi(struct agree *a)
+{
+	if (!a->spi_self && (!a->spi_alloc ||
+			     a->spi_alloc(a->spi_arg, &a->spi_self))) {
+		snprintf(a->why, sizeof(a->why), "no inbound SPI for ESP");
+		return false;
+	}
+	return true;
+}
+
+static int put_spi(struct agree *a, char *buf, size_t len, size_t *off)
+{
+	return put(buf, len, off, "Sipsec-Spi: %08x\r\n", a->spi_self);
+}
+
+static int get_spi(struct agree *a, const struct sip_msg *m)
+{
+	const struct sip_header *h = NULL;
+	char v[16];
+	char *end;
+	unsigned long x;
+
+	while ((h = sip_find(m, SIP_H_OTHER, h)) &&
+	       !sip_str_eq(h->name, "Sipsec-Spi"))
+		;
+	if (!h || !h->value.n || h->value.n >= sizeof(v)) {
+		snprintf(a->why, sizeof(a->why), "ipsec without a Sipsec-Spi");
+		return -EPROTO;
+	}
+	memcpy(v, h->value.p, h->value.n);
+	v[h->value.n] = '\0';
+	x = strtoul(v, &end, 16);
+	if (*end || x < 256 || x > 0xffffffffUL) {
+		snprintf(a->why, sizeof(a->why), "Sipsec-Spi '%s' is not an SPI",
+			 v);
+		return -EPROTO;
+	}
+	a->spi_peer = (uint32_t)x;
+	return 0;
+}
+
 int agree_offer(struct agree *a, char *buf, size_t len)
 {
 	size_t off;
 	int n;
 
 	a->n_offer = local_list(a, a->offer);
+	if (offers_ipsec(a->offer, a->n_offer) && !have_spi(a)) {
+		/* No SPI: no ESP; datagrams in TLS remain. */
+		log_warnx("agreement: %s: ipsec not offered", a->why);
+		a->keyings = 0;
+		a->n_offer = local_list(a, a->offer);
+	}
 	if (!a->n_offer) {
 		snprintf(a->why, sizeof(a->why), "policy allows nothing this "
 			 "flow can use (%s)", agree_flow_name(a->flow));
@@ -225,7 +313,9 @@ int agree_offer(struct agree *a, char *buf, size_t len)
 	if (put_list(buf, len, &off, "Security-Client", a->offer,
 		     a->n_offer) ||
 	    put_list(buf, len, &off, "X-SIP-SECURE-SUPPORTS", a->offer,
-		     a->n_offer))
+		     a->n_offer) ||
+	    (offers_ipsec(a->offer, a->n_offer) &&
+	     put_spi(a, buf, len, &off)))
 		return -ENOSPC;
 	a->step = 1;
 	return finish(buf, len, (int)off);
@@ -271,8 +361,9 @@ static bool same_mechs(const struct sec_mech *a, size_t na,
 		return false;
 	for (size_t i = 0; i < na; i++)
 		if (a[i].mech != b[i].mech || a[i].keying != b[i].keying ||
-		    strcasecmp(a[i].name, b[i].name))
-			return false;
+		    (a[i].mech == SEC_MECH_OTHER &&
+		     strcasecmp(a[i].name, b[i].name)))
+			return false; /* known ones have a name per grammar */
 	return true;
 }
 
@@ -447,14 +538,14 @@ int agree_answer(struct agree *a, const struct sip_msg *req, char *buf,
 			 "the identity the certificate or PSK proved", a->peer);
 		return refuse(a, req, 403, "Forbidden", buf, len);
 	}
-	if (a->require && !(a->require & flow_mechs(a->flow))) {
+	if (a->require && !(flow_require(a) & flow_mechs(a))) {
 		snprintf(a->why, sizeof(a->why), "policy requires %s, which a "
 			 "%s flow cannot use", sec_mech_name((uint8_t)
 			 __builtin_ctz(a->require)), agree_flow_name(a->flow));
 		return refuse(a, req, 488, "Not Acceptable Here", buf, len);
 	}
-	r = sec_select(a->offer, a->n_offer, a->allow & flow_mechs(a->flow),
-		       a->require, a->keyings, &a->choice, w, sizeof(w));
+	r = sec_select(a->offer, a->n_offer, a->allow & flow_mechs(a),
+		       flow_require(a), a->keyings, &a->choice, w, sizeof(w));
 	if (r) {
 		snprintf(a->why, sizeof(a->why), "%s", w);
 		return refuse(a, req, 488, "Not Acceptable Here", buf, len);
@@ -466,11 +557,17 @@ int agree_answer(struct agree *a, const struct sip_msg *req, char *buf,
 	choice = a->choice;
 	choice.mutual = false; /* the draft's Requires has no M flag */
 	choice.has_q = false;
+	if (a->choice.mech == SEC_MECH_IPSEC && get_spi(a, req))
+		return refuse(a, req, 400, "Bad Request", buf, len);
+	if (a->choice.mech == SEC_MECH_IPSEC && !have_spi(a))
+		return refuse(a, req, 500, "Server Internal Error", buf, len);
 	if (response(req, 200, "OK", NULL, buf, len, &off) ||
 	    put_list(buf, len, &off, "Security-Server", a->server_list,
 		     a->n_server) ||
 	    put_list(buf, len, &off, "X-SIP-SECURE-REQUIRES", &choice,
 		     1))
+		return -ENOSPC;
+	if (a->choice.mech == SEC_MECH_IPSEC && put_spi(a, buf, len, &off))
 		return -ENOSPC;
 	a->step = 2;
 	return finish(buf, len, (int)off);
@@ -529,8 +626,8 @@ int agree_verify(struct agree *a, const struct sip_msg *resp, char *buf,
 	}
 	a->choice = req[0];
 	/* The choice must be ours to accept, whatever the answer says. */
-	if (sec_select(&a->choice, 1, a->allow & flow_mechs(a->flow),
-		       a->require, a->keyings, &a->choice, w, sizeof(w))) {
+	if (sec_select(&a->choice, 1, a->allow & flow_mechs(a),
+		       flow_require(a), a->keyings, &a->choice, w, sizeof(w))) {
 		snprintf(a->why, sizeof(a->why), "the peer requires %s, which "
 			 "policy does not accept", sec_mech_name(a->choice.mech));
 		return -EACCES;
@@ -542,6 +639,8 @@ int agree_verify(struct agree *a, const struct sip_msg *resp, char *buf,
 			 "is not in both lists", sec_mech_name(a->choice.mech));
 		return -EACCES;
 	}
+	if (a->choice.mech == SEC_MECH_IPSEC && (r = get_spi(a, resp)))
+		return r;
 	r = request(a, 2, buf, len);
 	if (r < 0)
 		return r;

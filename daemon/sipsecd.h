@@ -396,6 +396,11 @@ struct agree {
 	struct sec_mech server_list[SEC_MAX_MECHS];
 	size_t n_server;
 	struct sec_mech choice;
+	/* ipsec on a udp flow: each side's inbound SPI (Sipsec-Spi); ours
+	 * from spi_alloc, when ipsec is offered (client) or chosen (server) */
+	uint32_t spi_self, spi_peer;
+	int (*spi_alloc)(void *arg, uint32_t *spi);
+	void *spi_arg;
 	/* server: is this the identity the client's certificate proved? */
 	bool (*id_ok)(void *arg, const char *name);
 	void *id_arg;

@@ -440,3 +440,94 @@ Test(agree, an_unknown_flow_is_a_bad_request)
 	cr_assert_lt(r.rc, 0);
 	cr_assert_not_null(strstr(r.last, "SIP/2.0 400"), "%s", r.last);
 }
+
+static int spi_a(void *arg, uint32_t *spi)
+{
+	(void)arg;
+	*spi = 0x00011111;
+	return 0;
+}
+
+static int spi_b(void *arg, uint32_t *spi)
+{
+	(void)arg;
+	*spi = 0x00022222;
+	return 0;
+}
+
+static void esp_side(struct agree *a, int (*alloc)(void *, uint32_t *))
+{
+	a->keyings = 1u << SEC_K_EXPORTER;
+	a->spi_alloc = alloc;
+}
+
+Test(agree, udp_with_esp_on_both_sides_agrees_ipsec_and_swaps_spis)
+{
+	struct run r;
+
+	/* The default policy: require tls, allow tls and ipsec. */
+	setup_side(&r.client, false, TLS_BIT | IPSEC_BIT, TLS_BIT);
+	r.client.flow = AGREE_FLOW_UDP;
+	esp_side(&r.client, spi_a);
+	setup_learning_server(&r.server, AGREE_FLOW_UDP);
+	r.server.allow |= IPSEC_BIT;
+	esp_side(&r.server, spi_b);
+	exchange(&r, NULL);
+	cr_assert_eq(r.rc, 0, "%s", r.why ? r.why : "");
+	cr_assert_eq(r.client.choice.mech, SEC_MECH_IPSEC);
+	cr_assert_eq(r.client.choice.keying, SEC_K_EXPORTER);
+	cr_assert_eq(r.server.choice.keying, SEC_K_EXPORTER);
+	cr_assert_eq(r.client.spi_peer, 0x00022222);
+	cr_assert_eq(r.server.spi_peer, 0x00011111);
+}
+
+Test(agree, udp_to_a_server_without_esp_falls_to_tls)
+{
+	struct run r;
+
+	setup_side(&r.client, false, TLS_BIT | IPSEC_BIT, TLS_BIT);
+	r.client.flow = AGREE_FLOW_UDP;
+	esp_side(&r.client, spi_a);
+	setup_learning_server(&r.server, AGREE_FLOW_UDP);
+	r.server.allow |= IPSEC_BIT;
+	exchange(&r, NULL);
+	cr_assert_eq(r.rc, 0, "%s", r.why ? r.why : "");
+	cr_assert_eq(r.client.choice.mech, SEC_MECH_TLS);
+	cr_assert_eq(r.server.spi_self, 0, "no SPI spent on a tls choice");
+}
+
+Test(agree, tcp_never_offers_ipsec)
+{
+	struct agree a;
+	char buf[4096];
+
+	setup_side(&a, false, TLS_BIT | IPSEC_BIT, TLS_BIT);
+	esp_side(&a, spi_a);
+	cr_assert_gt(agree_offer(&a, buf, sizeof(buf)), 0);
+	cr_assert_not_null(strstr(buf, "Security-Client: tls;q=1\r\n"), "%s",
+			   buf);
+	cr_assert_null(strstr(buf, "ipsec."), "%s", buf);
+	cr_assert_null(strstr(buf, "Sipsec-Spi"), "%s", buf);
+}
+
+static void strip_answer_spi(enum leg leg, char *buf, size_t cap)
+{
+	(void)cap;
+	if (leg == LEG_ANSWER)
+		drop_header(buf, "Sipsec-Spi");
+}
+
+Test(agree, ipsec_answer_without_an_spi_is_refused)
+{
+	struct run r;
+
+	setup_side(&r.client, false, TLS_BIT | IPSEC_BIT, TLS_BIT);
+	r.client.flow = AGREE_FLOW_UDP;
+	esp_side(&r.client, spi_a);
+	setup_learning_server(&r.server, AGREE_FLOW_UDP);
+	r.server.allow |= IPSEC_BIT;
+	esp_side(&r.server, spi_b);
+	exchange(&r, strip_answer_spi);
+	cr_assert_lt(r.rc, 0);
+	cr_assert_not_null(strstr(r.why, "Sipsec-Spi"), "%s", r.why);
+}
