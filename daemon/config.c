@@ -455,6 +455,12 @@ static const char *global_key(struct config *cfg, const char *k,
 		r = parse_choice(v, uring_names, ARRAY_SIZE(uring_names), &i);
 		if (!r)
 			cfg->io_uring = (enum uring_mode)i;
+	} else if (!strcmp(k, "esp")) {
+		/* Host-wide: the shim chooses the path of a UDP socket when
+		 * it is bound, before any peer is known. */
+		r = parse_choice(v, ktls_names, ARRAY_SIZE(ktls_names), &i);
+		if (!r)
+			cfg->esp = (enum ktls_mode)i;
 	} else {
 		*known = false;
 	}

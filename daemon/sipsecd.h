@@ -100,6 +100,8 @@ struct config {
 	uint32_t cache_size; /* credential cache entries; 0: none */
 	uint32_t cache_lifetime_s;
 	enum uring_mode io_uring;
+	enum ktls_mode esp; /* SIP over UDP in the kernel's ESP: prefer
+			     * (default), require, off */
 	uid_t allow_uids[CONFIG_MAX_IDS];
 	size_t n_allow_uids;
 	gid_t allow_gids[CONFIG_MAX_IDS];
