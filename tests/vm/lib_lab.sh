@@ -3,6 +3,7 @@
 # pair and look at the wire: sourced, never run (suite.sh runs test_*.sh
 # only). The caller sets ns_a, ns_b, addr_a, addr_b and work (its scratch
 # folder), and calls stop_capture from its cleanup.
+# shellcheck disable=SC2154 # ns_a, ns_b, addr_a, addr_b, work: the caller's
 
 capture_pid=""
 

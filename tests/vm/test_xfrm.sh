@@ -25,6 +25,7 @@ spi_short=0x5a5100ff
 marker="xfrm-probe-cleartext-marker"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 tool=${SIPSEC_BUILD:-$root/build}/tests/vm/xfrm_tool
+sipsecctl=${SIPSEC_BUILD:-$root/build}/sipsecctl
 
 work=""
 bg_pids=()
@@ -194,6 +195,32 @@ step_sas_replay() {
 	echo "replay: receiver's SA $spi_ab replay drops $before -> $after"
 	[[ ${after:-0} -gt ${before:-0} ]] || fail "the replay counter did not go up"
 	xt "$ns_b" dump | grep "^sa spi $spi_ab" | label "$ns_b"
+	check_sipsecctl
+}
+
+# sipsecctl sas shows the same SAs, per peer, without a key byte (any
+# 4-byte piece of either key, in hex).
+check_sipsecctl() {
+	local out json spi key
+	out=$(in_ns "$ns_b" "$sipsecctl" sas) || fail "sipsecctl sas failed"
+	label sipsecctl <<<"$out"
+	grep -q "^peer $addr_a" <<<"$out" || fail "sipsecctl sas shows no peer $addr_a"
+	grep -qE "^  in +$spi_ab .* 3 +0$" <<<"$out" ||
+		fail "sipsecctl sas does not show the inbound SA with 3 replay drops"
+	json=$(in_ns "$ns_b" "$sipsecctl" sas --json) || fail "sipsecctl sas --json failed"
+	python3 -c 'import json, sys
+d = json.loads(sys.argv[1])
+assert len(d["sas"]) == 2 and d["policies"] == 4, d
+assert any(s["replay_drops"] == 3 and s["direction"] == "in" for s in d["sas"]), d
+assert not any("key" == k for s in d["sas"] for k in s), d' "$json" ||
+		fail "sipsecctl sas --json: $json"
+	for spi in "$spi_ab" "$spi_ba"; do
+		key=$("$tool" keyhex "$spi")
+		if grep -qiE "${key:0:8}|${key:8:8}|${key:16:8}|${key:24:8}" <<<"$out$json"; then
+			fail "sipsecctl sas shows key material of $spi"
+		fi
+	done
+	echo "sipsecctl sas: 2 SAs, 4 policies, replay drops shown, no key"
 }
 
 step_expire() {

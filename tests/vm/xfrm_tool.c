@@ -11,6 +11,7 @@
  *   xfrm_tool adopt SELF PEER PORT                (a restarted daemon)
  *   xfrm_tool flush
  *   xfrm_tool replay IFACE SECONDS COUNT          (resend a sent ESP frame)
+ *   xfrm_tool keyhex SPI        (the test key, for a test that looks for it)
  *
  * The keys are a pattern of the SPI, so that two namespaces agree without
  * talking: test keys, never for anything else. Exit status 0 on success,
@@ -298,6 +299,15 @@ int main(int argc, char **argv)
 	int rc = 2, err;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(cmd, "keyhex") && argc == 3) {
+		struct esp_sa sa = { .spi = (uint32_t)strtoul(argv[2], NULL, 0) };
+
+		test_key(&sa);
+		for (int i = 0; i < sa.key_len; i++)
+			printf("%02x", sa.key[i]);
+		printf("\n");
+		return 0;
+	}
 	if (!strcmp(cmd, "replay") && argc == 5)
 		return replay(argv[2], atoi(argv[3]), atoi(argv[4]));
 	err = xfrm_open(&x, !strcmp(cmd, "wait"), why, sizeof(why));
