@@ -139,8 +139,9 @@ int xfrm_open(struct xfrm **out, bool events, char *why, size_t wlen)
 			goto out;
 		if (fcntl(mnl_socket_get_fd(x->ev), F_SETFL, O_NONBLOCK) < 0) {
 			err = -errno;
-			snprintf(why, wlen, "XFRM: O_NONBLOCK: %s",
-				 strerror(errno));
+			if (why && wlen)
+				snprintf(why, wlen, "XFRM: O_NONBLOCK: %s",
+					 strerror(-err));
 			goto out;
 		}
 	}
@@ -331,6 +332,10 @@ static int walk_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct walk *w = data;
 
+	/* After a stop the dump is read to its end all the same: what is
+	 * left on the socket would be taken for the next request's answer. */
+	if (w->stop)
+		return MNL_CB_OK;
 	if (w->sa_fn) {
 		struct xfrm_sa_status st;
 
@@ -349,7 +354,7 @@ static int walk_cb(const struct nlmsghdr *nlh, void *data)
 			return MNL_CB_OK;
 		w->stop = w->sp_fn(w->arg, &sp);
 	}
-	return w->stop ? MNL_CB_STOP : MNL_CB_OK;
+	return MNL_CB_OK;
 }
 
 static int dump(struct xfrm *x, uint16_t type, struct walk *w, char *why,
@@ -395,24 +400,23 @@ struct collect {
 	size_t n;
 };
 
-static int collect_sa(void *arg, const struct xfrm_sa_status *st)
+static int collect(struct collect *c, void *to, const void *from,
+		   size_t size)
 {
-	struct collect *c = arg;
-
 	if (c->n == FLUSH_MAX)
 		return -E2BIG;
-	c->sa[c->n++] = *st;
+	memcpy((uint8_t *)to + c->n++ * size, from, size);
 	return 0;
+}
+
+static int collect_sa(void *arg, const struct xfrm_sa_status *st)
+{
+	return collect(arg, ((struct collect *)arg)->sa, st, sizeof(*st));
 }
 
 static int collect_sp(void *arg, const struct xfrm_sp *sp)
 {
-	struct collect *c = arg;
-
-	if (c->n == FLUSH_MAX)
-		return -E2BIG;
-	c->sp[c->n++] = *sp;
-	return 0;
+	return collect(arg, ((struct collect *)arg)->sp, sp, sizeof(*sp));
 }
 
 int xfrm_flush(struct xfrm *x, char *why, size_t wlen)
@@ -472,13 +476,15 @@ int xfrm_events_read(struct xfrm *x, struct xfrm_event *ev, size_t max,
 		n = recv(mnl_socket_get_fd(x->ev), buf, sizeof(buf),
 			 MSG_DONTWAIT);
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
+			int err = errno;
+
+			if (err == EAGAIN || err == EINTR)
 				break;
 			snprintf(why, wlen, "XFRM: reading events: %s (%s)",
-				 errno == ENOBUFS ? "events were lost, the "
-				 "socket buffer was full" : strerror(errno),
-				 strerrorname_np(errno));
-			return got ? (int)got : -errno;
+				 err == ENOBUFS ? "events were lost, the "
+				 "socket buffer was full" : strerror(err),
+				 strerrorname_np(err));
+			return got ? (int)got : -err;
 		}
 		/* One datagram may carry several messages. */
 		left = (int)n;
