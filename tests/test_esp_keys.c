@@ -123,17 +123,26 @@ static void setup(void)
 
 TestSuite(esp_keys, .init = setup);
 
+/* Both ends of one session derive; client out must be server in. */
+static void both_ends(struct pair *p, uint8_t key_len, struct esp_sa *c_out,
+		      struct esp_sa *c_in, struct esp_sa *s_out,
+		      struct esp_sa *s_in)
+{
+	handshake(p, TLS1_3_VERSION);
+	derive(p->client, false, SPI_C, SPI_S, key_len, c_out, c_in);
+	derive(p->server, true, SPI_C, SPI_S, key_len, s_out, s_in);
+	cr_assert_eq(c_out->key_len, key_len);
+	cr_assert(same_key(c_out, s_in));
+	cr_assert(same_key(s_out, c_in));
+	cr_assert_not(same_key(c_out, c_in), "directions share a key");
+}
+
 Test(esp_keys, client_out_is_server_in_and_the_other_way)
 {
 	struct esp_sa c_out, c_in, s_out, s_in;
 	struct pair p;
 
-	handshake(&p, TLS1_3_VERSION);
-	derive(p.client, false, SPI_C, SPI_S, 16, &c_out, &c_in);
-	derive(p.server, true, SPI_C, SPI_S, 16, &s_out, &s_in);
-	cr_assert(same_key(&c_out, &s_in));
-	cr_assert(same_key(&s_out, &c_in));
-	cr_assert_not(same_key(&c_out, &c_in), "directions share a key");
+	both_ends(&p, 16, &c_out, &c_in, &s_out, &s_in);
 	/* SPIs and ends: each SA is named by its receiver's SPI */
 	cr_assert_eq(c_out.spi, SPI_S);
 	cr_assert_eq(s_in.spi, SPI_S);
@@ -156,12 +165,7 @@ Test(esp_keys, aes256_keys_match_too)
 	struct esp_sa c_out, c_in, s_out, s_in;
 	struct pair p;
 
-	handshake(&p, TLS1_3_VERSION);
-	derive(p.client, false, SPI_C, SPI_S, 32, &c_out, &c_in);
-	derive(p.server, true, SPI_C, SPI_S, 32, &s_out, &s_in);
-	cr_assert_eq(c_out.key_len, 32);
-	cr_assert(same_key(&c_out, &s_in));
-	cr_assert(same_key(&s_out, &c_in));
+	both_ends(&p, 32, &c_out, &c_in, &s_out, &s_in);
 	pair_free(&p);
 }
 

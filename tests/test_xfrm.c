@@ -199,14 +199,27 @@ Test(xfrm, bad_sas_are_refused_with_a_reason)
 	cr_assert(strstr(why, "families"), "%s", why);
 }
 
-Test(xfrm, sip_policies_cover_both_ports_both_ways)
+/* The four policies between two hosts of one family, SIP port 5060. */
+static void sip_policies(bool ipv6, struct xfrm_sp sp[4])
 {
 	struct sockaddr_storage self, peer;
+
+	if (ipv6) {
+		v6(&self, "2001:db8::1", 40000);
+		v6(&peer, "2001:db8::2", 40001);
+	} else {
+		/* ports of the inputs are ignored */
+		v4(&self, "192.0.2.1", 40000);
+		v4(&peer, "192.0.2.2", 40001);
+	}
+	xfrm_sip_policies((void *)&self, (void *)&peer, 5060, REQID, sp);
+}
+
+Test(xfrm, sip_policies_cover_both_ports_both_ways)
+{
 	struct xfrm_sp sp[4];
 
-	v4(&self, "192.0.2.1", 40000); /* ports of the inputs are ignored */
-	v4(&peer, "192.0.2.2", 40001);
-	xfrm_sip_policies((void *)&self, (void *)&peer, 5060, REQID, sp);
+	sip_policies(false, sp);
 	cr_assert_eq(sp[0].dir, XFRM_POLICY_OUT);
 	cr_assert_eq(sipsec_sa_port((void *)&sp[0].dst), 5060);
 	cr_assert_eq(sipsec_sa_port((void *)&sp[0].src), 0);
@@ -225,16 +238,13 @@ Test(xfrm, sip_policies_cover_both_ports_both_ways)
 
 Test(xfrm, policy_is_udp_port_selector_with_a_required_esp_template)
 {
-	struct sockaddr_storage self, peer;
 	struct xfrm_userpolicy_info *p;
 	struct xfrm_user_tmpl *tmpl;
 	struct xfrm_sp sp[4];
 	struct attrs t;
 	int len;
 
-	v4(&self, "192.0.2.1", 0);
-	v4(&peer, "192.0.2.2", 0);
-	xfrm_sip_policies((void *)&self, (void *)&peer, 5060, REQID, sp);
+	sip_policies(false, sp);
 	len = xfrm_msg_policy(buf, XFRM_MSG_NEWPOLICY, 42, &sp[0], why,
 			      sizeof(why));
 	check_msg(len, XFRM_MSG_NEWPOLICY, sizeof(*p), &t);
@@ -265,15 +275,12 @@ Test(xfrm, policy_is_udp_port_selector_with_a_required_esp_template)
 
 Test(xfrm, policy_delete_names_selector_and_direction)
 {
-	struct sockaddr_storage self, peer;
 	struct xfrm_userpolicy_id *id;
 	struct xfrm_sp sp[4];
 	struct attrs t;
 	int len;
 
-	v6(&self, "2001:db8::1", 0);
-	v6(&peer, "2001:db8::2", 0);
-	xfrm_sip_policies((void *)&self, (void *)&peer, 5060, REQID, sp);
+	sip_policies(true, sp);
 	len = xfrm_msg_policy(buf, XFRM_MSG_DELPOLICY, 42, &sp[3], why,
 			      sizeof(why));
 	check_msg(len, XFRM_MSG_DELPOLICY, sizeof(*id), &t);

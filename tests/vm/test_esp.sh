@@ -19,31 +19,13 @@ spi_ab=0x5a500001
 spi_ba=0x5a500002
 marker="esp-probe-cleartext-marker"
 
-work=""
 ping_cmd=()
 
 # shellcheck source=tests/vm/lib_lab.sh
 source "$(dirname "$0")/lib_lab.sh"
 
-cleanup() {
-	local status=$?
-	trap - EXIT
-	stop_capture
-	ip netns del "$ns_a" 2>/dev/null || true
-	ip netns del "$ns_b" 2>/dev/null || true
-	[[ -n $work ]] && rm -rf -- "$work"
-	exit "$status"
-}
-
 check_prerequisites() {
-	local tool
-	if [[ $(id -u) -ne 0 ]]; then
-		echo "SKIP: needs root (netns, xfrm)"
-		exit 77
-	fi
-	for tool in ip tcpdump nsenter; do
-		command -v "$tool" >/dev/null || fail "$tool is missing (scripts/deps.sh)"
-	done
+	lab_need "netns, xfrm" ip tcpdump nsenter
 	# iputils is not installed everywhere; busybox-static (VM runner) is.
 	if command -v ping >/dev/null; then
 		ping_cmd=(ping)
@@ -82,21 +64,6 @@ install_ipsec() {
 	echo "xfrm: $(ip -n "$ns_a" xfrm state | grep -c '^src') SAs and" \
 		"$(ip -n "$ns_a" xfrm policy | grep -c '^src') policies per namespace," \
 		"rfc4106(gcm(aes)) 128-bit ICV, transport mode, level required"
-}
-
-# Nothing listens on the receiving side, so ICMP port unreachable comes
-# back and a write can report ECONNREFUSED; the captures and counters, not
-# the writes, are what the test checks. One subshell per datagram: after a
-# failed write bash keeps the bytes in its stdout buffer and would flush
-# them into the next datagram's socket, sending one twice.
-send_udp() {
-	# shellcheck disable=SC2016 # expanded by the inner bash
-	in_ns "$ns_a" bash -c '
-		printf -v msg "OPTIONS sip:%s@%s SIP/2.0\r\n\r\n" "$1" "$2"
-		for i in 1 2 3; do
-			(printf "%s" "$msg" >"/dev/udp/$2/$3") 2>/dev/null || true
-			sleep 0.2
-		done' _ "$marker" "$addr_b" "$sip_port"
 }
 
 # Datagrams that reached the receiver's UDP layer (no socket listens, so
@@ -155,13 +122,7 @@ check_receiver() {
 
 main() {
 	check_prerequisites
-	trap cleanup EXIT
-	# Without these, a timeout's SIGTERM would skip the EXIT trap.
-	trap 'exit 143' TERM
-	trap 'exit 130' INT
-	work=$(mktemp -d "${TMPDIR:-/tmp}/sipsec-esp-XXXXXX")
-	chmod 0755 "$work"
-	make_lab
+	lab_start esp
 	control_run
 	install_ipsec
 	protected_run

@@ -27,35 +27,11 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 tool=${SIPSEC_BUILD:-$root/build}/tests/vm/xfrm_tool
 sipsecctl=${SIPSEC_BUILD:-$root/build}/sipsecctl
 
-work=""
-bg_pids=()
-
 # shellcheck source=tests/vm/lib_lab.sh
 source "$(dirname "$0")/lib_lab.sh"
 
-cleanup() {
-	local status=$? pid
-	trap - EXIT
-	stop_capture
-	for pid in "${bg_pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	ip netns del "$ns_a" 2>/dev/null || true
-	ip netns del "$ns_b" 2>/dev/null || true
-	[[ -n $work ]] && rm -rf -- "$work"
-	exit "$status"
-}
-
 check_prerequisites() {
-	local t
-	if [[ $(id -u) -ne 0 ]]; then
-		echo "SKIP: needs root (netns, xfrm)"
-		exit 77
-	fi
-	for t in ip tcpdump nsenter python3; do
-		command -v "$t" >/dev/null || fail "$t is missing (scripts/deps.sh)"
-	done
+	lab_need "netns, xfrm" ip tcpdump nsenter python3
 	[[ -x $tool ]] || fail "$tool is not built (make)"
 	modprobe esp4 || fail "modprobe esp4 failed on $(uname -r)"
 	modprobe xfrm_user || fail "modprobe xfrm_user failed on $(uname -r)"
@@ -69,17 +45,11 @@ xt() {
 
 # Start the tool in the background in ns; returns once it said "ready".
 xt_bg() {
-	local ns=$1 out=$2 i
+	local ns=$1 out=$2
 	shift 2
 	timeout 60 nsenter --net="/run/netns/$ns" "$tool" "$@" >"$out" 2>&1 &
 	bg_pids+=($!)
-	for ((i = 0; i < 100; i++)); do
-		grep -q '^ready' "$out" && return 0
-		kill -0 "${bg_pids[-1]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$out" >&2
-	fail "xfrm_tool $* did not start"
+	wait_for_line "$out" '^ready' "${bg_pids[-1]}" "xfrm_tool $*"
 }
 
 # Wait for the last background tool; its status.
@@ -111,24 +81,7 @@ except socket.timeout:
     pass
 print("received %d" % n, flush=True)' "$sip_port" 4 "$marker" >"$out" 2>&1 &
 	bg_pids+=($!)
-	for ((i = 0; i < 100; i++)); do
-		grep -q '^ready' "$out" && return 0
-		sleep 0.1
-	done
-	cat "$out" >&2
-	fail "the UDP receiver did not start"
-}
-
-# One subshell per datagram: after a failed write bash keeps the bytes in
-# its stdout buffer and would flush them into the next datagram's socket.
-send_udp() {
-	# shellcheck disable=SC2016 # expanded by the inner bash
-	in_ns "$ns_a" bash -c '
-		printf -v msg "OPTIONS sip:%s@%s SIP/2.0\r\n\r\n" "$1" "$2"
-		for i in 1 2 3; do
-			(printf "%s" "$msg" >"/dev/udp/$2/$3") 2>/dev/null || true
-			sleep 0.2
-		done' _ "$marker" "$addr_b" "$sip_port"
+	wait_for_line "$out" '^ready' "${bg_pids[-1]}" "the UDP receiver"
 }
 
 count() {
@@ -265,13 +218,7 @@ step_flush() {
 
 main() {
 	check_prerequisites
-	trap cleanup EXIT
-	# Without these, a timeout's SIGTERM would skip the EXIT trap.
-	trap 'exit 143' TERM
-	trap 'exit 130' INT
-	work=$(mktemp -d "${TMPDIR:-/tmp}/sipsec-xfrm-XXXXXX")
-	chmod 0755 "$work"
-	make_lab
+	lab_start xfrm
 	step_policies_acquire
 	step_sas_replay
 	step_expire
