@@ -9,6 +9,7 @@
 #      dropped and the receiver's replay counter, read through the
 #      module's dump, goes up;
 #   3. an SA with a short hard lifetime expires and EXPIRE events arrive;
+#      an inbound SPI allocated by the kernel is completed into an SA;
 #   4. a second instance ("restarted daemon") finds and keeps what is
 #      installed: no SA or policy doubled, none deleted;
 #   5. flush removes all of it.
@@ -189,6 +190,21 @@ step_expire() {
 	echo "expire: soft then hard EXPIRE for $spi_short, SA gone"
 }
 
+# An inbound SPI from the kernel (ALLOCSPI), held by a larval SA that the
+# dump does not show, then completed (UPDSA) into a full SA.
+step_spi() {
+	local spi
+	spi=$(xt "$ns_b" spi "$addr_a" "$addr_b" | sed -n 's/^spi //p')
+	[[ $spi =~ ^0x[0-9a-f]{8}$ ]] || fail "no SPI allocated"
+	if xt "$ns_b" dump | grep -q "^sa spi $spi"; then
+		fail "the larval SA of $spi is listed as an SA"
+	fi
+	xt "$ns_b" complete "$addr_a" "$addr_b" "$spi" | label "$ns_b"
+	xt "$ns_b" dump | grep "^sa spi $spi .*rfc4106(gcm(aes)) key 128 bits" ||
+		fail "the allocated SPI $spi was not completed"
+	echo "spi: $spi allocated by the kernel, completed into an SA"
+}
+
 kernel_counts() {
 	echo "$(ip -n "$1" xfrm state | count '^src') $(ip -n "$1" xfrm policy | count '^src')"
 }
@@ -222,6 +238,7 @@ main() {
 	step_policies_acquire
 	step_sas_replay
 	step_expire
+	step_spi
 	step_adopt
 	step_flush
 }

@@ -6,6 +6,7 @@
  *   xfrm_tool policies add|del SELF PEER PORT
  *   xfrm_tool sa SRC DST SPI [HARD_S [SOFT_S]]   (test key from the SPI)
  *   xfrm_tool spi SRC DST                         (allocate, print)
+ *   xfrm_tool complete SRC DST SPI                (key an allocated SPI)
  *   xfrm_tool wait acquire|expire SECONDS         (print the first event)
  *   xfrm_tool dump                                (sipsec's SAs, policies)
  *   xfrm_tool adopt SELF PEER PORT                (a restarted daemon)
@@ -97,7 +98,8 @@ static void test_key(struct esp_sa *sa)
 	sa->key_len = 16;
 }
 
-static int sa_add(struct xfrm *x, int argc, char **argv)
+/* add: a new SA (kept if there); update: complete an allocated SPI. */
+static int sa_add(struct xfrm *x, bool update, int argc, char **argv)
 {
 	struct esp_sa sa = { 0 };
 	int err;
@@ -109,11 +111,13 @@ static int sa_add(struct xfrm *x, int argc, char **argv)
 	sa.hard_s = argc > 3 ? (uint32_t)atoi(argv[3]) : 0;
 	sa.soft_s = argc > 4 ? (uint32_t)atoi(argv[4]) : 0;
 	test_key(&sa);
-	err = xfrm_sa_add(x, &sa, why, sizeof(why));
+	err = update ? xfrm_sa_update(x, &sa, why, sizeof(why)) :
+		       xfrm_sa_add(x, &sa, why, sizeof(why));
 	esp_sa_wipe(&sa);
 	if (err < 0)
-		return die("sa add", err);
-	printf("sa 0x%08x: %s\n", sa.spi, err ? "kept" : "added");
+		return die(update ? "sa update" : "sa add", err);
+	printf("sa 0x%08x: %s\n", sa.spi,
+	       update ? "completed" : err ? "kept" : "added");
 	return 0;
 }
 
@@ -317,7 +321,9 @@ int main(int argc, char **argv)
 		rc = policies(x, !strcmp(argv[2], "add"), argv[3], argv[4],
 			      argv[5]);
 	else if (!strcmp(cmd, "sa") && argc >= 5 && argc <= 7)
-		rc = sa_add(x, argc - 2, argv + 2);
+		rc = sa_add(x, false, argc - 2, argv + 2);
+	else if (!strcmp(cmd, "complete") && argc == 5)
+		rc = sa_add(x, true, argc - 2, argv + 2);
 	else if (!strcmp(cmd, "spi") && argc == 4)
 		rc = spi(x, argv[2], argv[3]);
 	else if (!strcmp(cmd, "wait") && argc == 4)
