@@ -141,6 +141,11 @@ $(B)/tests/integration/%: $(B)/tests/integration/%.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
+# xfrm_tool drives daemon/xfrm.c inside the VM, so it links the daemon.
+$(B)/tests/vm/xfrm_tool: $(B)/tests/vm/xfrm_tool.o $(DAEMON_LIB_OBJ) $(B)/libcommon.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(B)/tests/vm/%: $(B)/tests/vm/%.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

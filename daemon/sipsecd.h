@@ -521,6 +521,171 @@ void udp_chan_free(struct conn *c);
 bool udp_chan_idle(const struct conn *c, uint64_t now);
 void udp_chan_describe(const struct conn *c, char *buf, size_t len);
 
+/* xfrm_msg.c, xfrm.c: ESP transport-mode SAs and policies for SIP over
+ * UDP, through XFRM netlink (libmnl). xfrm_msg.c writes and reads the
+ * messages without I/O; xfrm.c talks to the kernel. */
+struct nlmsghdr;
+
+/* sipsec's SAs and policies carry a reqid in this range; everything else
+ * in the kernel's databases belongs to someone else and is left alone. */
+#define XFRM_REQID_BASE 0x51500000u
+#define XFRM_REQID_MASK 0xffff0000u
+#define XFRM_IS_SIPSEC(reqid) (((reqid) & XFRM_REQID_MASK) == XFRM_REQID_BASE)
+/* Inbound SPIs come from this range (below 256 is reserved, RFC 4303). */
+#define XFRM_SPI_MIN 0x00010000u
+#define XFRM_SPI_MAX 0xfffffffeu
+#define ESP_AEAD_NAME "rfc4106(gcm(aes))"
+#define ESP_ICV_BITS 128
+#define ESP_SALT_LEN 4 /* RFC 4106 3.1 */
+#define ESP_KEY_MAX 32
+#define ESP_REPLAY_WINDOW 64
+#define XFRM_MSG_MAX_LEN 2048 /* enough for any message built here */
+
+/** One ESP transport-mode SA; keys are wiped by whoever fills them. */
+struct esp_sa {
+	struct sockaddr_storage src, dst; /* ports ignored */
+	uint32_t spi; /* host byte order */
+	uint32_t reqid;
+	uint8_t key[ESP_KEY_MAX];
+	uint8_t key_len; /* 16 or 32 */
+	uint8_t salt[ESP_SALT_LEN];
+	uint32_t soft_s, hard_s; /* seconds after adding; 0: none */
+	uint64_t soft_packets, hard_packets; /* 0: none */
+};
+
+/** One policy: one direction of one SIP flow; a port of 0 is any. */
+struct xfrm_sp {
+	struct sockaddr_storage src, dst; /* host addresses and ports */
+	uint8_t dir; /* XFRM_POLICY_OUT or XFRM_POLICY_IN */
+	uint32_t reqid;
+	uint32_t priority; /* 0: the default */
+	uint32_t index; /* dumps: the kernel's index */
+};
+
+/** What a dump shows of one SA; never its key. */
+struct xfrm_sa_status {
+	struct sockaddr_storage src, dst;
+	uint32_t spi, reqid;
+	char alg[64];
+	uint16_t key_bits, icv_bits; /* key without the salt */
+	uint32_t replay_window;
+	int64_t life_left_s; /* to the hard time limit; -1: none */
+	uint64_t hard_packets; /* 0: none */
+	uint64_t packets, bytes;
+	uint32_t replay, replay_window_drops, integrity_failed;
+};
+
+enum xfrm_event_type { XFRM_EV_ACQUIRE = 1, XFRM_EV_EXPIRE = 2 };
+
+/** An event the kernel sent on the ACQUIRE and EXPIRE groups. */
+struct xfrm_event {
+	uint8_t type; /* enum xfrm_event_type */
+	uint8_t proto; /* ACQUIRE: the flow's protocol (IPPROTO_UDP) */
+	bool hard; /* EXPIRE: hard (SA gone) or soft (rekey now) */
+	/* ACQUIRE: the packet's flow, ports included; EXPIRE: the SA's ends */
+	struct sockaddr_storage src, dst;
+	uint32_t policy_index; /* ACQUIRE */
+	uint8_t policy_dir;
+	uint32_t seq; /* ACQUIRE: pass to xfrm_spi_alloc() */
+	uint32_t spi, reqid; /* EXPIRE: the SA; ACQUIRE: the template's reqid */
+};
+
+/* xfrm_msg.c. Builders write one request into buf (XFRM_MSG_MAX_LEN
+ * bytes) and return its length, or -errno with the reason in why. */
+int xfrm_msg_sa(void *buf, uint16_t type, uint32_t seq,
+		const struct esp_sa *sa, char *why, size_t wlen);
+int xfrm_msg_sa_del(void *buf, uint32_t seq, const struct sockaddr *dst,
+		    uint32_t spi, char *why, size_t wlen);
+int xfrm_msg_spi(void *buf, uint32_t seq, const struct sockaddr *src,
+		 const struct sockaddr *dst, uint32_t reqid, uint32_t acq_seq,
+		 char *why, size_t wlen);
+int xfrm_msg_policy(void *buf, uint16_t type, uint32_t seq,
+		    const struct xfrm_sp *sp, char *why, size_t wlen);
+/** @brief Parse a NEWSA (dump, ALLOCSPI answer). @return 0, -EINVAL. */
+int xfrm_parse_sa(const struct nlmsghdr *nlh, struct xfrm_sa_status *st,
+		  time_t now);
+int xfrm_parse_policy(const struct nlmsghdr *nlh, struct xfrm_sp *sp);
+/** @return 1 an event in *ev, 0 a message of no interest, -EINVAL. */
+int xfrm_parse_event(const struct nlmsghdr *nlh, struct xfrm_event *ev);
+/** @brief One line for logs and sipsecctl: SPI, ends, algorithm, life,
+ * counters. Never key bytes. */
+void xfrm_sa_format(const struct xfrm_sa_status *st, char *buf, size_t len);
+/** @brief The four policies (out and in, SIP port as destination and as
+ * source) that make every UDP datagram between self and peer to or from
+ * port need ESP. */
+void xfrm_sip_policies(const struct sockaddr *self,
+		       const struct sockaddr *peer, uint16_t port,
+		       uint32_t reqid, struct xfrm_sp sp[4]);
+
+/* xfrm.c */
+struct xfrm;
+
+/** @brief A request socket and, with events, a second one subscribed to
+ * ACQUIRE and EXPIRE. @return 0, or -errno with the reason in why. */
+int xfrm_open(struct xfrm **out, bool events, char *why, size_t wlen);
+void xfrm_close(struct xfrm *x);
+/** @brief The events socket (non-blocking) for the loop, or -1. */
+int xfrm_events_fd(const struct xfrm *x);
+/** @brief Read pending events. @return how many (0: none pending), or
+ * -errno with why (-ENOBUFS: events were lost, dump to resynchronise). */
+int xfrm_events_read(struct xfrm *x, struct xfrm_event *ev, size_t max,
+		     char *why, size_t wlen);
+/** @brief A unique inbound SPI in [XFRM_SPI_MIN, XFRM_SPI_MAX], held by a
+ * larval SA until xfrm_sa_update() completes it; acq_seq ties it to an
+ * ACQUIRE (0: none). */
+int xfrm_spi_alloc(struct xfrm *x, const struct sockaddr *src,
+		   const struct sockaddr *dst, uint32_t reqid,
+		   uint32_t acq_seq, uint32_t *spi, char *why, size_t wlen);
+/** @return 0 added, 1 already there (kept, not replaced), -errno. */
+int xfrm_sa_add(struct xfrm *x, const struct esp_sa *sa, char *why,
+		size_t wlen);
+/** @brief Replace or complete (after xfrm_spi_alloc) an SA. */
+int xfrm_sa_update(struct xfrm *x, const struct esp_sa *sa, char *why,
+		   size_t wlen);
+int xfrm_sa_del(struct xfrm *x, const struct sockaddr *dst, uint32_t spi,
+		char *why, size_t wlen);
+/** @return 0 added, 1 already there (kept), -errno. */
+int xfrm_policy_add(struct xfrm *x, const struct xfrm_sp *sp, char *why,
+		    size_t wlen);
+int xfrm_policy_del(struct xfrm *x, const struct xfrm_sp *sp, char *why,
+		    size_t wlen);
+/** @brief Call fn for each of sipsec's SAs (complete ones, not larval)
+ * or policies; a non-zero return of fn stops the walk and is returned. */
+int xfrm_dump_sas(struct xfrm *x,
+		  int (*fn)(void *arg, const struct xfrm_sa_status *st),
+		  void *arg, char *why, size_t wlen);
+int xfrm_dump_policies(struct xfrm *x,
+		       int (*fn)(void *arg, const struct xfrm_sp *sp),
+		       void *arg, char *why, size_t wlen);
+/** @brief Delete all of sipsec's SAs and policies; others stay. */
+int xfrm_flush(struct xfrm *x, char *why, size_t wlen);
+
+/* esp_keys.c: ESP keys exported from the daemons' TLS 1.3 session
+ * (RFC 5705, RFC 8446 7.5); the construction is in docs/esp.md */
+#define ESP_EXPORTER_LABEL "EXPORTER-sipsec-esp"
+#define ESP_KEYS_VERSION 1
+#define ESP_KEYS_CONTEXT_MAX (2 + 16 + 16 + 4 + 4)
+
+/** @brief The exporter context: version, family (4 or 6), client and
+ * server address, the client's and the server's inbound SPI, in network
+ * byte order. @return its length, or -EINVAL / -EAFNOSUPPORT. */
+int esp_keys_context(uint8_t *buf, size_t len, const struct sockaddr *client,
+		     const struct sockaddr *server, uint32_t spi_client_in,
+		     uint32_t spi_server_in);
+/**
+ * @brief This side's outbound and inbound SA (ends, SPI, key, salt) from
+ * the TLS 1.3 session ssl between the client and server daemons. The
+ * client's out equals the server's in, and the other way round. reqid and
+ * lifetimes are left to the caller; wipe both with esp_sa_wipe().
+ * @return 0, or -errno with the reason in why.
+ */
+int esp_keys_derive(SSL *ssl, bool server, const struct sockaddr *client,
+		    const struct sockaddr *server_addr,
+		    uint32_t spi_client_in, uint32_t spi_server_in,
+		    uint8_t key_len, struct esp_sa *out, struct esp_sa *in,
+		    char *why, size_t wlen);
+void esp_sa_wipe(struct esp_sa *sa);
+
 /* main.c */
 struct daemon {
 	struct config *cfg;

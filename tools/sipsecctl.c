@@ -25,6 +25,7 @@ static const struct command {
 	{ "certs", cmd_certs, "make a demo CA and host certificates" },
 	{ "drops", cmd_drops, "what the eBPF enforcement dropped, by reason" },
 	{ "events", cmd_events, "the latest drops, one line each (-f follows)" },
+	{ "sas", cmd_sas, "sipsec's IPsec SAs per peer, from the kernel" },
 	{ "detach", cmd_detach, "remove the eBPF enforcement (filters, pins)" },
 	{ "sip-parse", cmd_sip_parse, "parse one SIP message from stdin, as "
 				      "the shim would" },

@@ -26,6 +26,9 @@ int cmd_drops(const struct ctl_opts *o, int argc, char **argv);
 int cmd_events(const struct ctl_opts *o, int argc, char **argv);
 int cmd_detach(const struct ctl_opts *o, int argc, char **argv);
 
+/* sas.c: sipsec's ESP SAs, read from the kernel */
+int cmd_sas(const struct ctl_opts *o, int argc, char **argv);
+
 /* sip_parse.c: the SIP parser on one message from stdin */
 int cmd_sip_parse(const struct ctl_opts *o, int argc, char **argv);
 

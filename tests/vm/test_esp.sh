@@ -19,44 +19,13 @@ spi_ab=0x5a500001
 spi_ba=0x5a500002
 marker="esp-probe-cleartext-marker"
 
-work=""
-capture_pid=""
 ping_cmd=()
 
-cleanup() {
-	local status=$?
-	trap - EXIT
-	stop_capture
-	ip netns del "$ns_a" 2>/dev/null || true
-	ip netns del "$ns_b" 2>/dev/null || true
-	[[ -n $work ]] && rm -rf -- "$work"
-	exit "$status"
-}
-
-label() {
-	sed "s/^/$1: /"
-}
-
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
-in_ns() {
-	local ns=$1
-	shift
-	timeout 20 nsenter --net="/run/netns/$ns" "$@"
-}
+# shellcheck source=tests/vm/lib_lab.sh
+source "$(dirname "$0")/lib_lab.sh"
 
 check_prerequisites() {
-	local tool
-	if [[ $(id -u) -ne 0 ]]; then
-		echo "SKIP: needs root (netns, xfrm)"
-		exit 77
-	fi
-	for tool in ip tcpdump nsenter; do
-		command -v "$tool" >/dev/null || fail "$tool is missing (scripts/deps.sh)"
-	done
+	lab_need "netns, xfrm" ip tcpdump nsenter
 	# iputils is not installed everywhere; busybox-static (VM runner) is.
 	if command -v ping >/dev/null; then
 		ping_cmd=(ping)
@@ -65,31 +34,6 @@ check_prerequisites() {
 	else
 		fail "no ping (iputils-ping or busybox-static)"
 	fi
-}
-
-make_lab() {
-	ip netns add "$ns_a"
-	ip netns add "$ns_b"
-	ip link add veth0 netns "$ns_a" type veth peer name veth0 netns "$ns_b"
-	ip -n "$ns_a" addr add "$addr_a/24" dev veth0
-	ip -n "$ns_b" addr add "$addr_b/24" dev veth0
-	ip -n "$ns_a" link set veth0 up
-	ip -n "$ns_b" link set veth0 up
-	ip -n "$ns_a" link set lo up
-	ip -n "$ns_b" link set lo up
-	wait_link_up "$ns_a"
-	wait_link_up "$ns_b"
-}
-
-# A veth sends nothing until both ends have carrier and the qdisc is
-# attached; a datagram written before that is dropped without an error.
-wait_link_up() {
-	local ns=$1 i
-	for ((i = 0; i < 100; i++)); do
-		[[ $(ip -n "$ns" -o link show veth0) == *"state UP"* ]] && return 0
-		sleep 0.1
-	done
-	fail "veth0 in $ns did not come up"
 }
 
 # One namespace's half: outbound SA and policy towards the peer, inbound SA
@@ -122,66 +66,12 @@ install_ipsec() {
 		"rfc4106(gcm(aes)) 128-bit ICV, transport mode, level required"
 }
 
-start_capture() {
-	local pcap=$1 i
-	: >"$work/tcpdump.err"
-	# -Z root: tcpdump would otherwise drop to its own user and fail to
-	# write the file in a root-only folder. --immediate-mode: libpcap's
-	# TPACKET_V3 ring hands packets over per block or after its 1 s block
-	# timeout, so a capture stopped sooner silently misses the last ones
-	# (a false "no cleartext").
-	timeout 120 nsenter --net="/run/netns/$ns_a" \
-		tcpdump -i veth0 -nn -U --immediate-mode -Z root -s 0 -w "$pcap" \
-		2>"$work/tcpdump.err" &
-	capture_pid=$!
-	for ((i = 0; i < 150; i++)); do
-		grep -q 'listening on' "$work/tcpdump.err" && return 0
-		kill -0 "$capture_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$work/tcpdump.err" >&2
-	fail "tcpdump did not start"
-}
-
-stop_capture() {
-	local i
-	[[ -n $capture_pid ]] || return 0
-	kill -INT "$capture_pid" 2>/dev/null || true
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$capture_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$capture_pid" 2>/dev/null || true
-	wait "$capture_pid" 2>/dev/null || true
-	capture_pid=""
-}
-
-# Nothing listens on the receiving side, so ICMP port unreachable comes
-# back and a write can report ECONNREFUSED; the captures and counters, not
-# the writes, are what the test checks. One subshell per datagram: after a
-# failed write bash keeps the bytes in its stdout buffer and would flush
-# them into the next datagram's socket, sending one twice.
-send_udp() {
-	# shellcheck disable=SC2016 # expanded by the inner bash
-	in_ns "$ns_a" bash -c '
-		printf -v msg "OPTIONS sip:%s@%s SIP/2.0\r\n\r\n" "$1" "$2"
-		for i in 1 2 3; do
-			(printf "%s" "$msg" >"/dev/udp/$2/$3") 2>/dev/null || true
-			sleep 0.2
-		done' _ "$marker" "$addr_b" "$sip_port"
-}
-
 # Datagrams that reached the receiver's UDP layer (no socket listens, so
 # each one counts under NoPorts): proof that ESP delivered them decrypted.
 udp_noports() {
 	in_ns "$1" cat /proc/net/snmp | awk '
 		$1 == "Udp:" && !hdr { for (i = 2; i <= NF; i++) col[$i] = i; hdr = 1; next }
 		$1 == "Udp:" && hdr { print $col["NoPorts"]; exit }'
-}
-
-# Packets of a capture that match a pcap filter, decoded one per line.
-decode_capture() {
-	timeout 30 tcpdump -r "$1" -nn "$2" 2>/dev/null
 }
 
 # Without SAs the marker must be on the wire, else "not seen" means nothing.
@@ -232,13 +122,7 @@ check_receiver() {
 
 main() {
 	check_prerequisites
-	trap cleanup EXIT
-	# Without these, a timeout's SIGTERM would skip the EXIT trap.
-	trap 'exit 143' TERM
-	trap 'exit 130' INT
-	work=$(mktemp -d "${TMPDIR:-/tmp}/sipsec-esp-XXXXXX")
-	chmod 0755 "$work"
-	make_lab
+	lab_start esp
 	control_run
 	install_ipsec
 	protected_run

@@ -15,6 +15,9 @@ addr_a=10.213.0.1
 addr_b=10.213.0.2
 pin_dir=""
 
+# shellcheck source=tests/vm/lib_lab.sh
+source "$(dirname "$0")/lib_lab.sh"
+
 cleanup() {
 	local status=$?
 	trap - EXIT
@@ -27,44 +30,9 @@ cleanup() {
 	exit "$status"
 }
 
-label() {
-	sed "s/^/$1: /"
-}
-
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
-# nsenter keeps this mount namespace (ip netns exec would remount /sys).
-in_ns() {
-	local ns=$1
-	shift
-	timeout 20 nsenter --net="/run/netns/$ns" "$@"
-}
-
 check_prerequisites() {
-	local tool
-	if [[ $(id -u) -ne 0 ]]; then
-		echo "SKIP: needs root (netns, bpf())"
-		exit 77
-	fi
-	for tool in ip tc bpftool nsenter; do
-		command -v "$tool" >/dev/null || fail "$tool is missing (scripts/deps.sh)"
-	done
+	lab_need "netns, bpf()" ip tc bpftool nsenter
 	[[ -f $obj ]] || fail "$obj is not built (make build/tests/vm/tc_count.bpf.o)"
-}
-
-make_lab() {
-	ip netns add "$ns_a"
-	ip netns add "$ns_b"
-	ip link add veth0 netns "$ns_a" type veth peer name veth0 netns "$ns_b"
-	ip -n "$ns_a" addr add "$addr_a/24" dev veth0
-	ip -n "$ns_b" addr add "$addr_b/24" dev veth0
-	ip -n "$ns_a" link set veth0 up
-	ip -n "$ns_b" link set veth0 up
-	ip -n "$ns_a" link set lo up
-	ip -n "$ns_b" link set lo up
 }
 
 load_and_attach() {
