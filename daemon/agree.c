@@ -143,7 +143,7 @@ static int begin(struct conn *c, const struct policy *eff)
 	a->flows = c->flows;
 	a->allow = eff->allow;
 	a->require = eff->require;
-	a->keyings = 0; /* no flow of this build keys ipsec yet */
+	esp_agree_setup(c, a); /* ipsec for udp flows, where ESP is on */
 	self_name(c, a->self, sizeof(a->self));
 	if (c->outgoing) {
 		const char *peer = c->expect;

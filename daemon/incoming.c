@@ -121,7 +121,8 @@ static void on_tls_accept(struct loop *lp, int fd, uint32_t ev, void *arg)
 	}
 	c->tls_fd = s;
 	c->lst = l;
-	c->flows = l->flows;
+	/* Where ESP is on, any peer may agree keys for UDP here. */
+	c->flows = l->flows | (esp_active(d) ? AGREE_FLOW_UDP : 0);
 	l->users++;
 	len = sizeof(c->peer);
 	getpeername(s, (struct sockaddr *)&c->peer, &len);
@@ -376,6 +377,8 @@ void incoming_run(struct conn *c)
 		}
 		c->mech = c->agree->choice.mech;
 		c->keying = c->agree->choice.keying;
+		c->spi_in = c->agree->spi_self;
+		c->spi_out = c->agree->spi_peer;
 		c->agreed = 1;
 		c->flow = c->agree->flow;
 		agree_end(c);

@@ -314,8 +314,13 @@ int loop_listen(struct loop *l, int type, const struct sockaddr *sa,
 	fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (sa->sa_family != AF_UNIX)
+	if (sa->sa_family != AF_UNIX) {
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* A TLS port on one address and on the wildcard (ESP
+		 * keying, esp.c) at once; the kernel gives a connection to
+		 * the more specific one. */
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	}
 	/* An IPv6 wildcard listens for IPv4 too, as programs expect. */
 	if (sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));

@@ -380,6 +380,8 @@ void outgoing_run(struct conn *c)
 		}
 		c->mech = c->agree->choice.mech;
 		c->keying = c->agree->choice.keying;
+		c->spi_in = c->agree->spi_self;
+		c->spi_out = c->agree->spi_peer;
 		c->agreed = 1;
 		agree_end(c);
 		credcache_store(c);

@@ -346,6 +346,7 @@ struct conn {
 	uint8_t flows; /* incoming: the flows the listener's programs take */
 	/* udp.c: a channel carrying the datagrams of UDP SIP programs */
 	struct chan *chan;
+	uint32_t spi_in, spi_out; /* ipsec agreed: the SAs' SPIs (esp.c) */
 };
 
 int conn_init(struct daemon *d);
@@ -557,10 +558,19 @@ struct esp_sa {
 struct xfrm_sp {
 	struct sockaddr_storage src, dst; /* host addresses and ports */
 	uint8_t dir; /* XFRM_POLICY_OUT or XFRM_POLICY_IN */
+	bool prefixed; /* src_plen/dst_plen apply; else both are hosts */
+	uint8_t src_plen, dst_plen;
+	bool bypass; /* no template: matching packets pass in the clear
+		      * (loopback); sipsec's by priority XFRM_PRIO_BYPASS */
 	uint32_t reqid;
 	uint32_t priority; /* 0: the default */
 	uint32_t index; /* dumps: the kernel's index */
 };
+
+/* Policy priorities (lower wins): host-wide SIP policies below what an
+ * administrator sets by default, loopback bypasses above them. */
+#define XFRM_PRIO_BYPASS 0x5140u
+#define XFRM_PRIO_SIP 0x5150u
 
 /** What a dump shows of one SA; never its key. */
 struct xfrm_sa_status {
@@ -686,6 +696,16 @@ int esp_keys_derive(SSL *ssl, bool server, const struct sockaddr *client,
 		    char *why, size_t wlen);
 void esp_sa_wipe(struct esp_sa *sa);
 
+/* esp.c: SIP over UDP in the kernel's ESP: policies, ACQUIRE, keys */
+int esp_init(struct daemon *d);
+void esp_exit(struct daemon *d);
+bool esp_active(const struct daemon *d);
+/** @brief Let the agreement on c offer ESP (keying, inbound SPI). */
+void esp_agree_setup(struct conn *c, struct agree *a);
+int esp_spi_alloc(void *arg, uint32_t *spi);
+/** @brief ipsec was agreed on c: keys from its TLS session into SAs. */
+int esp_up(struct conn *c, char *why, size_t wlen);
+
 /* main.c */
 struct daemon {
 	struct config *cfg;
@@ -710,6 +730,8 @@ struct daemon {
 	int udp_fd[2]; /* relay addresses: [0] 127.0.0.1, [1] ::1 */
 	struct sockaddr_storage udp_addr[2];
 	struct udp_ep *eps; /* the programs' registered UDP SIP sockets */
+	/* esp.c: NULL when SIP over UDP takes the user-space path */
+	struct esp *esp;
 	/* enforce.c: NULL when not loaded */
 	struct enforce *enf;
 };

@@ -186,6 +186,13 @@ int udp_register(struct daemon *d, const struct sipsec_ctl_udp *req, int fd,
 	memset(ok, 0, sizeof(*ok));
 	sipsec_sa_to_ctl(&d->udp_addr[i], &ok->relay);
 	ok->path = SIPSEC_PATH_USERSPACE;
+	if (esp_active(d)) {
+		/* The kernel's ESP carries it: the program's socket is left
+		 * alone, the policies cover it. */
+		ok->path = SIPSEC_PATH_KERNEL;
+		log_info("udp: the program's SIP socket %s: ESP in the kernel",
+			 a);
+	}
 	return 0;
 }
 
@@ -462,8 +469,17 @@ int udp_chan_up(struct conn *c, char *why, size_t wlen)
 {
 	struct policy eff;
 	char peer[64];
-	int err = chan_attach(c);
+	int err;
 
+	if (c->mech == SEC_MECH_IPSEC) {
+		/* ESP: the keys go into the kernel; the channel's job is
+		 * done, and its datagrams (if any waited) go in ESP. */
+		err = esp_up(c, why, wlen);
+		if (!err)
+			conn_close(c, NULL);
+		return err;
+	}
+	err = chan_attach(c);
 	if (err) {
 		snprintf(why, wlen, "no memory for a UDP channel");
 		return err;

@@ -350,7 +350,8 @@ static int walk_cb(const struct nlmsghdr *nlh, void *data)
 		struct xfrm_sp sp;
 
 		if (xfrm_parse_policy(nlh, &sp) < 0 ||
-		    !XFRM_IS_SIPSEC(sp.reqid))
+		    !(XFRM_IS_SIPSEC(sp.reqid) ||
+		      (sp.bypass && sp.priority == XFRM_PRIO_BYPASS)))
 			return MNL_CB_OK;
 		w->stop = w->sp_fn(w->arg, &sp);
 	}

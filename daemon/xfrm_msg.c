@@ -277,6 +277,15 @@ int xfrm_msg_policy(void *buf, uint16_t type, uint32_t seq,
 		return family;
 	memset(&sel, 0, sizeof(sel));
 	host_selector(&sel, family, &s, sport, &d, dport, IPPROTO_UDP);
+	if (sp->prefixed) {
+		uint8_t bits = family == AF_INET ? 32 : 128;
+
+		if (sp->src_plen > bits || sp->dst_plen > bits)
+			return reason(why, wlen, -EINVAL, "XFRM: %s (EINVAL)",
+				      "a prefix longer than the address");
+		sel.prefixlen_s = sp->src_plen;
+		sel.prefixlen_d = sp->dst_plen;
+	}
 
 	if (type == XFRM_MSG_DELPOLICY) {
 		struct xfrm_userpolicy_id *id;
@@ -290,7 +299,8 @@ int xfrm_msg_policy(void *buf, uint16_t type, uint32_t seq,
 	if (type != XFRM_MSG_NEWPOLICY && type != XFRM_MSG_UPDPOLICY)
 		return reason(why, wlen, -EINVAL, "XFRM: %s (EINVAL)",
 			      "not a policy message type");
-	if (!XFRM_IS_SIPSEC(sp->reqid))
+	if (!XFRM_IS_SIPSEC(sp->reqid) &&
+	    !(sp->bypass && sp->priority == XFRM_PRIO_BYPASS))
 		return reason(why, wlen, -EINVAL, "XFRM: %s (EINVAL)",
 			      "reqid outside sipsec's range");
 
@@ -306,6 +316,8 @@ int xfrm_msg_policy(void *buf, uint16_t type, uint32_t seq,
 		p->action = XFRM_POLICY_ALLOW;
 		p->share = XFRM_SHARE_ANY;
 	}
+	if (sp->bypass)
+		return (int)nlh->nlmsg_len; /* no template: in the clear */
 	memset(&t, 0, sizeof(t));
 	t.id.proto = IPPROTO_ESP;
 	t.family = (uint16_t)family;
@@ -448,6 +460,10 @@ int xfrm_parse_policy(const struct nlmsghdr *nlh, struct xfrm_sp *sp)
 	sp->priority = p->priority;
 	sp->index = p->index;
 	sp->reqid = t.tmpl ? t.tmpl->reqid : 0;
+	sp->bypass = !t.tmpl;
+	sp->prefixed = true;
+	sp->src_plen = p->sel.prefixlen_s;
+	sp->dst_plen = p->sel.prefixlen_d;
 	return 0;
 }
 

@@ -220,7 +220,7 @@ int shim_listen_register(const struct sipsec_ctl_listen *req)
 }
 
 int shim_udp_register(int fd, const struct sockaddr_storage *bound,
-		      struct sockaddr_storage *relay)
+		      struct sockaddr_storage *relay, uint8_t *path)
 {
 	struct sipsec_ctl_udp req = { 0 };
 	struct sipsec_ctl_udp_ok ok;
@@ -241,7 +241,10 @@ int shim_udp_register(int fd, const struct sockaddr_storage *bound,
 			memcpy(&ok, buf + sizeof(struct sipsec_ctl_hdr),
 			       sizeof(ok));
 			sipsec_ctl_to_sa(&ok.relay, relay, &len);
-			if (relay->ss_family != bound->ss_family)
+			*path = ok.path;
+			if (relay->ss_family != bound->ss_family ||
+			    (ok.path != SIPSEC_PATH_USERSPACE &&
+			     ok.path != SIPSEC_PATH_KERNEL))
 				err = -EBADMSG;
 		} else {
 			err = n < 0 ? (int)n : -EBADMSG;

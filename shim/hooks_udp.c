@@ -18,6 +18,10 @@
  * datagrams); getpeername() reports it and receives are filtered to it,
  * as the kernel would.
  *
+ * Where sipsecd keys ESP in the kernel, the registration says so and the
+ * socket is left alone (SFD_UDP_KERNEL): the kernel's policies protect
+ * every UDP SIP datagram, whichever program sends it.
+ *
  * Not covered: sendmmsg/recvmmsg, and ancillary data the program asks
  * for (IP_PKTINFO describes the loopback hop). A refusal is EACCES with
  * one log line: nothing leaves in cleartext.
@@ -75,6 +79,7 @@ static int adopt(int fd, struct sfd **out)
 	struct sockaddr_storage ss = { 0 };
 	struct sfd s = { .kind = SFD_UDP };
 	socklen_t len = sizeof(ss);
+	uint8_t path = 0;
 	int err;
 
 	if (real.getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
@@ -92,7 +97,9 @@ static int adopt(int fd, struct sfd **out)
 		if (real.getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 			return -errno;
 	}
-	err = shim_udp_register(fd, &ss, &s.relay);
+	err = shim_udp_register(fd, &ss, &s.relay, &path);
+	if (!err && path == SIPSEC_PATH_KERNEL)
+		s.kind = SFD_UDP_KERNEL; /* ESP: the kernel protects it */
 	if (!err)
 		err = fdtab_set(fd, &s);
 	if (!err)

@@ -69,7 +69,12 @@ void shim_log_once(const char *what, const struct sockaddr *sa, int err,
 		   const char *detail);
 
 /* fdtab.c: what the shim knows about a descriptor */
-enum sfd_kind { SFD_CONN = 1, SFD_LISTEN = 2, SFD_UDP = 3 };
+enum sfd_kind {
+	SFD_CONN = 1,
+	SFD_LISTEN = 2,
+	SFD_UDP = 3, /* UDP SIP through sipsecd's relay address */
+	SFD_UDP_KERNEL = 4, /* UDP SIP in the kernel's ESP: left alone */
+};
 
 struct sfd {
 	enum sfd_kind kind;
@@ -111,10 +116,10 @@ struct sipsec_ctl_listen;
 int shim_handoff(int fd, const struct sockaddr *peer,
 		 struct sipsec_ctl_connected *out);
 int shim_listen_register(const struct sipsec_ctl_listen *req);
-/** @brief Register a bound UDP SIP socket: 0 and sipsecd's relay
- * address, or -errno. */
+/** @brief Register a bound UDP SIP socket: 0, its path (enum
+ * sipsec_datapath) and sipsecd's relay address, or -errno. */
 int shim_udp_register(int fd, const struct sockaddr_storage *bound,
-		      struct sockaddr_storage *relay);
+		      struct sockaddr_storage *relay, uint8_t *path);
 /** @brief Fetch a kernel-path socket the doorbell rang for: fd or -errno. */
 int shim_fetch(uint64_t id, const uint8_t *secret);
 
