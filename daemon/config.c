@@ -455,6 +455,9 @@ static const char *global_key(struct config *cfg, const char *k,
 		r = parse_choice(v, uring_names, ARRAY_SIZE(uring_names), &i);
 		if (!r)
 			cfg->io_uring = (enum uring_mode)i;
+	} else if (!strcmp(k, "esp_lifetime")) {
+		if (sipsec_parse_u32(v, 10, 86400, &cfg->esp_lifetime_s))
+			r = "must be 10 to 86400 seconds";
 	} else if (!strcmp(k, "esp")) {
 		/* Host-wide: the shim chooses the path of a UDP socket when
 		 * it is bound, before any peer is known. */
@@ -723,6 +726,7 @@ static void config_defaults(struct config *cfg)
 	cfg->cache_size = 1024;
 	cfg->cache_lifetime_s = 3600;
 	cfg->io_uring = URING_AUTO;
+	cfg->esp_lifetime_s = 3600;
 	strcpy(g->label, "global");
 	g->require = MECH_TLS;
 	g->allow = MECH_TLS | MECH_IPSEC;

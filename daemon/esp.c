@@ -39,8 +39,6 @@
 
 #define ESP_REQID (XFRM_REQID_BASE | 1u)
 #define ESP_KEY_LEN 32 /* AES-256-GCM */
-#define ESP_SOFT_S 3000 /* rekey after 50 minutes ... */
-#define ESP_HARD_S 3600 /* ... the SA goes after an hour */
 /* Sequence numbers are 32-bit (no ESN): rekey long before they wrap. */
 #define ESP_SOFT_PACKETS 0xc0000000ull
 #define ESP_HARD_PACKETS 0xfff00000ull
@@ -411,8 +409,11 @@ int esp_up(struct conn *c, char *why, size_t wlen)
 	if (err)
 		return err;
 	out.reqid = in.reqid = ESP_REQID;
-	out.soft_s = in.soft_s = ESP_SOFT_S;
-	out.hard_s = in.hard_s = ESP_HARD_S;
+	/* Rekey at 5/6 of the lifetime, the inbound SA a little later so
+	 * that the outbound one's owner starts it. */
+	out.hard_s = in.hard_s = c->d->cfg->esp_lifetime_s;
+	out.soft_s = out.hard_s / 6 * 5;
+	in.soft_s = out.soft_s + (out.hard_s - out.soft_s) / 2;
 	out.soft_packets = in.soft_packets = ESP_SOFT_PACKETS;
 	out.hard_packets = in.hard_packets = ESP_HARD_PACKETS;
 	/* Inbound first (it completes the SPI the kernel holds for us):

@@ -102,6 +102,7 @@ struct config {
 	enum uring_mode io_uring;
 	enum ktls_mode esp; /* SIP over UDP in the kernel's ESP: prefer
 			     * (default), require, off */
+	uint32_t esp_lifetime_s; /* an SA's hard limit; rekey at 5/6 */
 	uid_t allow_uids[CONFIG_MAX_IDS];
 	size_t n_allow_uids;
 	gid_t allow_gids[CONFIG_MAX_IDS];

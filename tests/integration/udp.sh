@@ -16,40 +16,19 @@
 # Exit 0 pass, 1 fail, 77 skip ("SKIP: reason").
 set -euo pipefail
 
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-LAB_SH=$repo/scripts/lab.sh
-SHIM=$repo/build/libsipsec.so
+. "$(dirname "$0")/lib.bash"
 PROBE=$repo/build/tests/integration/udpprobe
-
-skip() { echo "SKIP: $*"; exit 77; }
 [[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces)"
 for t in tshark tcpdump; do
 	command -v "$t" >/dev/null || skip "$t is missing (scripts/deps.sh)"
 done
 [[ -x $PROBE && -x $SHIM ]] || { echo "build first (make)"; exit 1; }
 
-lab=udp$$
-work=$(mktemp -d "${TMPDIR:-/tmp}/sipsec-udp.XXXXXX")
-failures=0
-cleanup() {
-	local rc=$?
-	trap - EXIT
-	timeout 60 "$LAB_SH" --lab "$lab" down >/dev/null 2>&1 || true
-	if ((rc == 0)) && [[ -z ${KEEP:-} ]]; then rm -rf "$work"; else
-		echo "logs kept in $work"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-lab() { timeout 60 "$LAB_SH" --lab "$lab" "$@"; }
-shimmed() { local h=$1; shift; lab exec "$h" -- env LD_PRELOAD="$SHIM" SIPSEC_LOG=stderr timeout 30 "$@"; }
+lab_begin udp
 plain() { local h=$1; shift; lab exec "$h" -- timeout 30 "$@"; }
-ok() { echo "  ok    $*"; }
-bad() { echo "  FAIL  $*"; failures=$((failures + 1)); }
 
-serve() {
+# udpserve HOST ADDR: udpprobe echoes on ADDR:5060 in HOST.
+udpserve() {
 	local host=$1 addr=$2
 	shimmed "$host" "$PROBE" server "$addr" 5060 >"$work/server.out" 2>&1 &
 	server_pid=$!
@@ -60,19 +39,18 @@ serve() {
 	bad "the server in $host did not start"; cat "$work/server.out"
 }
 
-# udpprobe's datagrams are not SIP: no identity check on h1 and h2 (the
-# identity case below runs it on h3).
-printf '[global]\nidentity_check = off\n' >"$work/idoff.conf"
+# udpprobe's datagrams are not SIP: no identity check on h1 and h2
+# (daemon(), lib.bash); the identity case below runs it on h3.
 lab up --hosts 3 >/dev/null
-lab daemon h1 --conf-append "$work/idoff.conf" >/dev/null
-lab daemon h2 --conf-append "$work/idoff.conf" >/dev/null
+daemon h1 >/dev/null
+daemon h2 >/dev/null
 
 echo "semantics"
 for fam in 4 6; do
 	a1=$(lab addr h1 $fam)
 	a2=$(lab addr h2 $fam)
 	lab capture start --file "$work/link$fam.pcap" >/dev/null
-	serve h2 "$a2"
+	udpserve h2 "$a2"
 	if shimmed h1 "$PROBE" client "$a2" 5060 >"$work/client$fam.out" 2>&1; then
 		ok "IPv$fam client: $(tr '\n' ' ' <"$work/client$fam.out")"
 	else
@@ -101,7 +79,7 @@ done
 echo "network"
 a2=$(lab addr h2)
 a3=$(lab addr h3)
-serve h2 "$a2"
+udpserve h2 "$a2"
 plain h3 "$PROBE" send "$a2" 5060 "OPTIONS sip:h2 SIP/2.0" || bad "plain send from h3"
 sleep 0.5
 shimmed h1 "$PROBE" client "$a2" 5060 >/dev/null 2>&1 || bad "client after the cleartext datagram"
@@ -128,7 +106,7 @@ sip() { # Request-URI host, Call-ID
 	printf 'OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:5060;branch=z9hG4bK%s\r\nFrom: <sip:probe@%s>;tag=1\r\nTo: <sip:%s>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n' \
 		"$1" "$a3" "$2" "$a3" "$1" "$2"
 }
-serve h2 "$a2"
+udpserve h2 "$a2"
 sip "$a2" good1 | shimmed h3 "$PROBE" send "$a2" 5060 - || bad "send good request"
 sip evil.example bad1 | shimmed h3 "$PROBE" send "$a2" 5060 - || bad "send bad request"
 sleep 1
@@ -148,5 +126,4 @@ else
 	bad "h3's daemon did not log the dropped request"
 fi
 
-((failures == 0)) || { echo "$failures failure(s)"; exit 1; }
-echo "all UDP cases passed"
+lab_finish

@@ -12,6 +12,9 @@
 #   restart both daemons are killed with SIGKILL and started again: they
 #           keep the SAs and policies (none added twice), and a second
 #           round of calls goes through on them.
+#   rekey   with esp_lifetime = 12 s, the SAs of a round of calls are
+#           rekeyed at their soft expiry (new SPIs), the old ones expire,
+#           and a round of calls after that goes through on the new ones.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -146,4 +149,34 @@ lab capture stop >/dev/null 2>&1
 read -r esp sip udp <<<"$(count "$work/again.pcap")"
 ((esp > 0 && sip == 0)) || fail "after the restart: $esp ESP frames, $sip cleartext SIP bytes"
 echo "  ok: after the restart $esp ESP frames, 0 cleartext SIP bytes"
+
+echo "rekey"
+for h in h1 h2; do
+	kill "$(cut -d' ' -f1 "$(lab dir)/$h.pid")"
+done
+sleep 0.5
+for h in h1 h2; do
+	in_host "$h" ip xfrm state flush
+done
+printf '[global]\nesp_lifetime = 12\n' >"$work/short.conf"
+lab daemon h1 --conf-append "$work/short.conf" >/dev/null
+lab daemon h2 --conf-append "$work/short.conf" >/dev/null
+calls_round short || fail "calls with short-lived SAs"
+spis() { in_host "$1" ip xfrm state | awk '/spi/ { print $4 }' | sort | tr '\n' ' '; }
+first=$(spis h1)
+sleep 16
+grep -q "ESP: rekey for" "$(lab dir)/h1.log" "$(lab dir)/h2.log" ||
+	fail "no rekey at the soft expiry"
+second=$(spis h1)
+for spi in $first; do
+	[[ " $second " == *" $spi "* ]] && fail "SA $spi outlived its lifetime"
+done
+[[ -n ${second// /} ]] || fail "no SA after the rekey"
+echo "  ok: SPIs $first-> $second($(grep -h -m1 'ESP: rekey for' "$(lab dir)/h1.log" "$(lab dir)/h2.log" | head -n1 | cut -d' ' -f3-))"
+lab capture start --file "$work/rekeyed.pcap" >/dev/null
+calls_round rekeyed || fail "calls after the rekey"
+lab capture stop >/dev/null 2>&1
+read -r esp sip udp <<<"$(count "$work/rekeyed.pcap")"
+((esp > 0 && sip == 0)) || fail "after the rekey: $esp ESP frames, $sip cleartext SIP bytes"
+echo "  ok: after the rekey $esp ESP frames, 0 cleartext SIP bytes"
 echo "PASS"
