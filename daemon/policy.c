@@ -143,10 +143,15 @@ void policy_dump(const struct config *cfg, FILE *f)
 		cfg->host_name[0] ? cfg->host_name : "-", cfg->ctl_name,
 		cfg->n_allow_uids, cfg->n_allow_gids);
 	if (cfg->cache_size)
-		fprintf(f, "credential cache %u next hops, %u s each\n\n",
+		fprintf(f, "credential cache %u next hops, %u s each\n",
 			cfg->cache_size, cfg->cache_lifetime_s);
 	else
-		fprintf(f, "credential cache off\n\n");
+		fprintf(f, "credential cache off\n");
+	fprintf(f, "SIP over UDP     ESP %s, SAs live %u s (rekeyed at 5/6)\n\n",
+		cfg->esp == KTLS_OFF ? "off (user-space path)" :
+		cfg->esp == KTLS_REQUIRE ? "required" :
+		"preferred (user-space path where the kernel has none)",
+		cfg->esp_lifetime_s);
 	for (size_t i = 0; i < cfg->n_pol; i++) {
 		struct policy eff;
 		char req[64], allow[64], net[64];

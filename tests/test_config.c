@@ -120,7 +120,22 @@ Test(config, empty_file_gives_safe_defaults)
 	cr_assert_eq(g->ktls, KTLS_PREFER);
 	cr_assert_eq(g->idcheck, IDCHECK_ENFORCE);
 	cr_assert_str_eq(cfg->ctl_name, "@sipsec/ctl");
+	cr_assert_eq(cfg->esp, KTLS_PREFER);
+	cr_assert_eq(cfg->esp_lifetime_s, 3600);
 	config_free(cfg);
+}
+
+Test(config, esp_settings)
+{
+	struct config *cfg = NULL;
+	struct errs e;
+
+	cr_assert_eq(load("esp = off\nesp_lifetime = 12\n", &cfg, &e), 0);
+	cr_assert_eq(cfg->esp, KTLS_OFF);
+	cr_assert_eq(cfg->esp_lifetime_s, 12);
+	config_free(cfg);
+	expect_error("esp = sometimes\n", 1, "allowed values");
+	expect_error("esp_lifetime = 9\n", 1, "10 to 86400");
 }
 
 Test(config, peer_inherits_from_realm_then_global)
