@@ -202,13 +202,15 @@ static int split(const char *p, size_t n, struct split *s, char *why,
 				return sip_fail(why, wlen, -EBADMSG, "line %zu: "
 						"control character 0x%02x",
 						lines, (unsigned char)p[k]);
+		if (p[i] == ' ' || p[i] == '\t')
+			return sip_fail(why, wlen, -EBADMSG, "line %zu: a "
+					"folded line (not allowed here)", lines);
 		for (k = i; k < end && is_tchar(p[k]); k++)
 			;
 		colon = p + k;
 		if (k == i || k == end || *colon != ':')
 			return sip_fail(why, wlen, -EBADMSG, "line %zu: '%s' "
-					"is not 'Name: value' (folding is not "
-					"allowed)", lines,
+					"is not 'Name: value'", lines,
 					sip_shown(shown, sizeof(shown), p + i,
 						  end - i));
 		for (id = 0; id < PH__N; id++)
