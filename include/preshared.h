@@ -2,12 +2,12 @@
 /*
  * The framework draft's pre-shared key crypto-system (draft-thomas 6) as a
  * library without I/O: message/sip-secure attachments protected with a key
- * two peers share (preshared.c), the replay cache that goes with their
- * timestamps (preshared_replay.c), and the HKDF key schedule that derives
- * the attachment keys and ESP keys from the pre-shared key
- * (preshared_keys.c). docs/preshared.md describes the wire format byte by
- * byte, the rules chosen where the draft leaves them open, and the test
- * vectors; the code and that file change together.
+ * two peers share (preshared.c, read by preshared_parse.c), the replay
+ * cache that goes with their timestamps (preshared_replay.c), and the HKDF
+ * key schedule that derives the attachment keys and ESP keys from the
+ * pre-shared key (preshared_keys.c). docs/preshared.md describes the wire
+ * format byte by byte, the rules chosen where the draft leaves them open,
+ * and the test vectors; the code and that file change together.
  */
 #ifndef SIPSEC_PRESHARED_H
 #define SIPSEC_PRESHARED_H
@@ -47,7 +47,7 @@ struct psk_attach { /* what a message/sip-secure attachment says */
 			 * NUL-terminated text */
 };
 
-/* preshared.c */
+/* preshared.c; psk_attach_parse in preshared_parse.c */
 /**
  * @brief Build the attachment (MIME part headers + body, starting with
  * "Content-Type: message/sip-secure") into out, NUL-terminated; time and
