@@ -239,3 +239,16 @@ void sipsec_sa_set_port(struct sockaddr_storage *ss, uint16_t port)
 	else if (ss->ss_family == AF_INET6)
 		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 }
+
+void sipsec_sa_unmap(struct sockaddr_storage *ss)
+{
+	struct sockaddr_in6 *in6 = (void *)ss;
+	struct sockaddr_in in = { .sin_family = AF_INET };
+
+	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+		return;
+	in.sin_port = in6->sin6_port;
+	memcpy(&in.sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, &in, sizeof(in));
+}

@@ -309,6 +309,7 @@ static const char *set_path(char **dst, const char *v)
 
 static const char *const ktls_names[] = { "prefer", "require", "off" };
 static const char *const idcheck_names[] = { "enforce", "log", "off" };
+static const char *const discovery_names[] = { "off", "psk" };
 static const char *const log_names[] = { "stderr", "syslog" };
 static const char *const uring_names[] = { "auto", "off" };
 
@@ -375,6 +376,16 @@ static const char *policy_key(struct policy *p, const char *k, const char *v,
 		if (!r)
 			p->idcheck = (enum id_check)i;
 		p->set |= PK_IDCHECK;
+	} else if (!strcmp(k, "discovery")) {
+		r = parse_choice(v, discovery_names,
+				 ARRAY_SIZE(discovery_names), &i);
+		if (!r)
+			p->discovery = (uint8_t)i;
+		p->set |= PK_DISCOVERY;
+	} else if (!strcmp(k, "clock_skew")) {
+		if (sipsec_parse_u32(v, 1, 3600, &p->clock_skew_s))
+			r = "must be 1 to 3600 seconds";
+		p->set |= PK_CLOCK_SKEW;
 	} else {
 		*known = false;
 	}
@@ -455,6 +466,13 @@ static const char *global_key(struct config *cfg, const char *k,
 		r = parse_choice(v, uring_names, ARRAY_SIZE(uring_names), &i);
 		if (!r)
 			cfg->io_uring = (enum uring_mode)i;
+	} else if (!strcmp(k, "discovery_port")) {
+		uint32_t port;
+
+		if (sipsec_parse_u32(v, 1, 65535, &port))
+			r = "must be a port, 1 to 65535";
+		else
+			cfg->discovery_port = (uint16_t)port;
 	} else if (!strcmp(k, "esp_lifetime")) {
 		if (sipsec_parse_u32(v, 10, 86400, &cfg->esp_lifetime_s))
 			r = "must be 10 to 86400 seconds";
@@ -706,6 +724,12 @@ static void validate(struct parse_ctx *c)
 		if (!eff.psk_len && eff.psk_identity[0])
 			perr(c, p->line, "[%s]: psk_identity without psk",
 			     p->label);
+		/* Discovery authenticates with the section's key and checks
+		 * the peer's X-SIP-SECURE-FROM against its name (draft 4.5). */
+		if (eff.discovery == DISCOVERY_PSK &&
+		    (!eff.psk_len || !eff.name[0] || !p->n_nets))
+			perr(c, p->line, "[%s]: discovery = psk needs psk, "
+			     "name and address", p->label);
 		explicit_bzero(eff.psk, sizeof(eff.psk));
 		if ((eff.set & PK_ALLOW) && (eff.set & PK_REQUIRE) &&
 		    !(eff.allow & eff.require))
@@ -727,6 +751,7 @@ static void config_defaults(struct config *cfg)
 	cfg->cache_lifetime_s = 3600;
 	cfg->io_uring = URING_AUTO;
 	cfg->esp_lifetime_s = 3600;
+	cfg->discovery_port = 5062;
 	strcpy(g->label, "global");
 	g->require = MECH_TLS;
 	g->allow = MECH_TLS | MECH_IPSEC;
@@ -736,8 +761,11 @@ static void config_defaults(struct config *cfg)
 	g->tls_min = 0x0304;
 	g->ktls = KTLS_PREFER;
 	g->idcheck = IDCHECK_ENFORCE;
+	g->discovery = DISCOVERY_OFF;
+	g->clock_skew_s = 30;
 	g->set = PK_REQUIRE | PK_ALLOW | PK_SIP_PORTS | PK_TLS_PORT |
-		 PK_TLS_MIN | PK_KTLS | PK_IDCHECK;
+		 PK_TLS_MIN | PK_KTLS | PK_IDCHECK | PK_DISCOVERY |
+		 PK_CLOCK_SKEW;
 }
 
 int config_load(const char *path, struct config **out, config_err_fn err,

@@ -224,6 +224,7 @@ static void on_tick(struct loop *l, int fd, uint32_t ev, void *arg)
 	(void)ev;
 	if (read(fd, &n, sizeof(n)) < 0)
 		return;
+	discovery_tick(d, now);
 	for (c = d->conns; c; c = next) {
 		next = c->next;
 		if (c->state == CONN_KERNEL) {

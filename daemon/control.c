@@ -122,6 +122,11 @@ static int on_status(struct client *c, const struct sipsec_ctl_hdr *h,
 	sipsec_strlcpy(st.config_path, d->cfg->path, sizeof(st.config_path));
 	sipsec_strlcpy(st.ktls_reason, d->probe.ktls, sizeof(st.ktls_reason));
 	sipsec_strlcpy(st.esp_reason, d->probe.esp, sizeof(st.esp_reason));
+	if (d->probe.features & SIPSEC_FEAT_ESP)
+		snprintf(st.esp_reason, sizeof(st.esp_reason), "%.16s, %s",
+			 d->probe.esp, esp_active(d) ? "in use for UDP" :
+			 "not used (esp = off, no XFRM)");
+	discovery_status(d, &st.disc);
 	if (reply(c, SIPSEC_CTL_STATUS, h->seq, 0,
 		  d->conns || credcache_count() ? SIPSEC_CTL_F_MORE : 0, &st,
 		  sizeof(st)))

@@ -271,6 +271,11 @@ int enforce_policy_value(const struct config *cfg, enum sipsec_mode mode,
 		struct policy eff;
 
 		policy_effective(cfg, &cfg->pol[i], &eff);
+		explicit_bzero(eff.psk, sizeof(eff.psk));
+		/* Discovery (discovery.c) sends cleartext SIP, from the
+		 * daemon's marked socket only. */
+		if (eff.discovery == DISCOVERY_PSK)
+			out->exempt_mark = SIPSEC_DISCOVERY_MARK;
 		for (size_t j = 0; j < eff.n_sip_ports; j++) {
 			uint16_t port = eff.sip_ports[j];
 			size_t k;

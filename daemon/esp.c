@@ -187,6 +187,10 @@ static void key_peer(struct daemon *d, const struct sockaddr_storage *peer,
 
 	if (keying_with(d, peer))
 		return; /* under way */
+	if (discovery_wanted(d, peer)) {
+		discovery_start(d, peer, sip_port);
+		return;
+	}
 	sipsec_sa_set_port(&to, sip_port);
 	sipsec_sa_format((struct sockaddr *)&to, a, sizeof(a));
 	log_info("ESP: %s for %s: agreeing keys with its sipsecd", what, a);
@@ -340,6 +344,23 @@ void esp_exit(struct daemon *d)
 	d->esp = NULL;
 }
 
+/* An inbound SPI from the kernel for SAs from peer to self. */
+int esp_spi_for(struct daemon *d, const struct sockaddr_storage *self,
+		const struct sockaddr_storage *peer, uint32_t *spi)
+{
+	char why[160];
+	int err;
+
+	if (!d->esp)
+		return -ENOTSUP;
+	err = xfrm_spi_alloc(d->esp->x, (const struct sockaddr *)peer,
+			     (const struct sockaddr *)self, ESP_REQID, 0, spi,
+			     why, sizeof(why));
+	if (err)
+		log_warnx("ESP: inbound SPI: %s", why);
+	return err;
+}
+
 /* The ends of c's TLS connection, ports cleared: the SAs' ends. */
 static int ends(struct conn *c, struct sockaddr_storage *self,
 		struct sockaddr_storage *peer)
@@ -358,19 +379,9 @@ int esp_spi_alloc(void *arg, uint32_t *spi)
 {
 	struct conn *c = arg;
 	struct sockaddr_storage self, peer;
-	char why[160];
-	int err;
+	int err = ends(c, &self, &peer);
 
-	if (!c->d->esp)
-		return -ENOTSUP;
-	err = ends(c, &self, &peer);
-	if (!err)
-		err = xfrm_spi_alloc(c->d->esp->x, (struct sockaddr *)&peer,
-				     (struct sockaddr *)&self, ESP_REQID, 0,
-				     spi, why, sizeof(why));
-	if (err)
-		log_warnx("ESP: inbound SPI: %s", why);
-	return err;
+	return err ? err : esp_spi_for(c->d, &self, &peer, spi);
 }
 
 void esp_agree_setup(struct conn *c, struct agree *a)
@@ -382,16 +393,76 @@ void esp_agree_setup(struct conn *c, struct agree *a)
 	a->spi_arg = c;
 }
 
-int esp_up(struct conn *c, char *why, size_t wlen)
+/* Lifetimes and reqid, then both SAs: inbound first (it completes the
+ * SPI the kernel holds for us), since the peer may send as soon as its
+ * own outbound SA is in. Wipes the keys. */
+static int install(struct daemon *d, struct esp_sa *out, struct esp_sa *in,
+		   const char *who, const char *how, char *why, size_t wlen)
 {
-	struct esp *e = c->d->esp;
-	struct sockaddr_storage self, peer;
-	const struct sockaddr *client, *server;
-	struct esp_sa out, in;
+	struct esp *e = d->esp;
 	char a[64];
 	int err;
 
-	if (!e) {
+	out->reqid = in->reqid = ESP_REQID;
+	/* Rekey at 5/6 of the lifetime, the inbound SA a little later so
+	 * that the outbound one's owner starts it. */
+	out->hard_s = in->hard_s = d->cfg->esp_lifetime_s;
+	out->soft_s = out->hard_s / 6 * 5;
+	in->soft_s = out->soft_s + (out->hard_s - out->soft_s) / 2;
+	out->soft_packets = in->soft_packets = ESP_SOFT_PACKETS;
+	out->hard_packets = in->hard_packets = ESP_HARD_PACKETS;
+	err = xfrm_sa_update(e->x, in, why, wlen);
+	if (!err)
+		err = xfrm_sa_add(e->x, out, why, wlen);
+	if (err >= 0) {
+		e->installed++;
+		sipsec_sa_format((struct sockaddr *)&out->dst, a, sizeof(a));
+		log_info("ESP: SAs with %s (%s): out SPI %08x, in SPI %08x, "
+			 "%s, keys %s", a, who, out->spi, in->spi,
+			 ESP_AEAD_NAME, how);
+	}
+	esp_sa_wipe(out);
+	esp_sa_wipe(in);
+	return err < 0 ? err : 0;
+}
+
+int esp_install_psk(struct daemon *d, const struct sockaddr_storage *self,
+		    const struct sockaddr_storage *peer, uint32_t spi_in,
+		    uint32_t spi_out, const uint8_t *key_out,
+		    const uint8_t *key_in, uint8_t key_len, const char *who,
+		    char *why, size_t wlen)
+{
+	struct esp_sa out = { 0 }, in = { 0 };
+
+	if (!d->esp || key_len > ESP_KEY_MAX) {
+		snprintf(why, wlen, "ipsec agreed, but this host has no ESP");
+		return -ENOTSUP;
+	}
+	out.src = in.dst = *self;
+	out.dst = in.src = *peer;
+	sipsec_sa_set_port(&out.src, 0);
+	sipsec_sa_set_port(&out.dst, 0);
+	sipsec_sa_set_port(&in.src, 0);
+	sipsec_sa_set_port(&in.dst, 0);
+	out.spi = spi_out;
+	in.spi = spi_in;
+	out.key_len = in.key_len = key_len;
+	memcpy(out.key, key_out, key_len);
+	memcpy(out.salt, key_out + key_len, ESP_SALT_LEN);
+	memcpy(in.key, key_in, key_len);
+	memcpy(in.salt, key_in + key_len, ESP_SALT_LEN);
+	return install(d, &out, &in, who, "from the pre-shared key (HKDF)",
+		       why, wlen);
+}
+
+int esp_up(struct conn *c, char *why, size_t wlen)
+{
+	struct sockaddr_storage self, peer;
+	const struct sockaddr *client, *server;
+	struct esp_sa out, in;
+	int err;
+
+	if (!c->d->esp) {
 		snprintf(why, wlen, "ipsec agreed, but this host has no ESP");
 		return -ENOTSUP;
 	}
@@ -408,28 +479,6 @@ int esp_up(struct conn *c, char *why, size_t wlen)
 			      ESP_KEY_LEN, &out, &in, why, wlen);
 	if (err)
 		return err;
-	out.reqid = in.reqid = ESP_REQID;
-	/* Rekey at 5/6 of the lifetime, the inbound SA a little later so
-	 * that the outbound one's owner starts it. */
-	out.hard_s = in.hard_s = c->d->cfg->esp_lifetime_s;
-	out.soft_s = out.hard_s / 6 * 5;
-	in.soft_s = out.soft_s + (out.hard_s - out.soft_s) / 2;
-	out.soft_packets = in.soft_packets = ESP_SOFT_PACKETS;
-	out.hard_packets = in.hard_packets = ESP_HARD_PACKETS;
-	/* Inbound first (it completes the SPI the kernel holds for us):
-	 * the peer may send as soon as its own outbound SA is in. */
-	err = xfrm_sa_update(e->x, &in, why, wlen);
-	if (!err)
-		err = xfrm_sa_add(e->x, &out, why, wlen);
-	esp_sa_wipe(&out);
-	esp_sa_wipe(&in);
-	if (err < 0)
-		return err;
-	e->installed++;
-	sipsec_sa_format((struct sockaddr *)&peer, a, sizeof(a));
-	log_info("ESP: SAs with %s (%s): out SPI %08x, in SPI %08x, %s, "
-		 "keys from the TLS session", a, c->peer_name[0] ?
-		 c->peer_name : c->expect, c->spi_out, c->spi_in,
-		 ESP_AEAD_NAME);
-	return 0;
+	return install(c->d, &out, &in, c->peer_name[0] ? c->peer_name :
+		       c->expect, "from the TLS session", why, wlen);
 }

@@ -317,7 +317,8 @@ int main(int argc, char **argv)
 	if ((err = loop_add(d.loop, d.sig_fd, POLLIN, on_signal, &d)))
 		fatalx("event loop: %s", strerror(-err));
 	if ((err = conn_init(&d)) || (err = relay_init(&d)) ||
-	    (err = udp_init(&d)) || (err = esp_init(&d)))
+	    (err = udp_init(&d)) || (err = esp_init(&d)) ||
+	    (err = discovery_init(&d)))
 		fatalx("connections: %s", strerror(-err));
 	if ((err = control_open(&d)))
 		fatalx("control socket %s: %s%s", d.cfg->ctl_name,
@@ -334,6 +335,7 @@ int main(int argc, char **argv)
 	control_close(&d);
 	conn_exit(&d);
 	incoming_exit(&d);
+	discovery_exit(&d);
 	esp_exit(&d);
 	udp_exit(&d);
 	relay_exit(&d);

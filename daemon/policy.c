@@ -115,6 +115,10 @@ static void inherit(struct policy *dst, const struct policy *src)
 		dst->ktls = src->ktls;
 	if (take & PK_IDCHECK)
 		dst->idcheck = src->idcheck;
+	if (take & PK_DISCOVERY)
+		dst->discovery = src->discovery;
+	if (take & PK_CLOCK_SKEW)
+		dst->clock_skew_s = src->clock_skew_s;
 	dst->set |= take;
 }
 

@@ -53,7 +53,12 @@ enum policy_key {
 	PK_PSK_ID = 1u << 10,
 	PK_KTLS = 1u << 11,
 	PK_IDCHECK = 1u << 12,
+	PK_DISCOVERY = 1u << 13,
+	PK_CLOCK_SKEW = 1u << 14,
 };
+
+/* Cleartext discovery with the pre-shared crypto-system (discovery.c). */
+enum discovery_mode { DISCOVERY_OFF, DISCOVERY_PSK };
 
 /* One policy: [global], a [peer NAME] or a [realm DOMAIN] section. */
 struct policy {
@@ -76,6 +81,8 @@ struct policy {
 	char psk_identity[POLICY_MAX_PSK_ID];
 	enum ktls_mode ktls;
 	enum id_check idcheck;
+	uint8_t discovery; /* enum discovery_mode */
+	uint32_t clock_skew_s; /* discovery: accepted timestamp skew */
 	uint32_t set; /* enum policy_key */
 };
 
@@ -103,6 +110,7 @@ struct config {
 	enum ktls_mode esp; /* SIP over UDP in the kernel's ESP: prefer
 			     * (default), require, off */
 	uint32_t esp_lifetime_s; /* an SA's hard limit; rekey at 5/6 */
+	uint16_t discovery_port; /* daemons' UDP port for discovery */
 	uid_t allow_uids[CONFIG_MAX_IDS];
 	size_t n_allow_uids;
 	gid_t allow_gids[CONFIG_MAX_IDS];
@@ -706,6 +714,27 @@ void esp_agree_setup(struct conn *c, struct agree *a);
 int esp_spi_alloc(void *arg, uint32_t *spi);
 /** @brief ipsec was agreed on c: keys from its TLS session into SAs. */
 int esp_up(struct conn *c, char *why, size_t wlen);
+/** @brief An inbound SPI for SAs from peer to self (ports ignored). */
+int esp_spi_for(struct daemon *d, const struct sockaddr_storage *self,
+		const struct sockaddr_storage *peer, uint32_t *spi);
+/** @brief SAs keyed by the discovery (key_out/key_in: key then salt). */
+int esp_install_psk(struct daemon *d, const struct sockaddr_storage *self,
+		    const struct sockaddr_storage *peer, uint32_t spi_in,
+		    uint32_t spi_out, const uint8_t *key_out,
+		    const uint8_t *key_in, uint8_t key_len, const char *who,
+		    char *why, size_t wlen);
+
+/* discovery.c: cleartext discovery with the pre-shared crypto-system */
+int discovery_init(struct daemon *d);
+void discovery_exit(struct daemon *d);
+/** @brief Whether policy has the peer agree by discovery (a key). */
+bool discovery_wanted(struct daemon *d, const struct sockaddr_storage *peer);
+/** @brief Offer to peer (unless under way); sip_port: what wanted it. */
+int discovery_start(struct daemon *d, const struct sockaddr_storage *peer,
+		    uint16_t sip_port);
+void discovery_tick(struct daemon *d, uint64_t now);
+void discovery_status(const struct daemon *d,
+		      struct sipsec_ctl_discovery *out);
 
 /* main.c */
 struct daemon {
@@ -733,6 +762,8 @@ struct daemon {
 	struct udp_ep *eps; /* the programs' registered UDP SIP sockets */
 	/* esp.c: NULL when SIP over UDP takes the user-space path */
 	struct esp *esp;
+	/* discovery.c: NULL when no policy asks for it */
+	struct discovery *disc;
 	/* enforce.c: NULL when not loaded */
 	struct enforce *enf;
 };

@@ -78,20 +78,6 @@ static int fam_idx(int family)
 	return family == AF_INET6;
 }
 
-/* An IPv4-mapped IPv6 address is the IPv4 address. */
-static void unmap(struct sockaddr_storage *ss)
-{
-	struct sockaddr_in6 *in6 = (void *)ss;
-	struct sockaddr_in in = { .sin_family = AF_INET };
-
-	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
-		return;
-	in.sin_port = in6->sin6_port;
-	memcpy(&in.sin_addr, &in6->sin6_addr.s6_addr[12], 4);
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, &in, sizeof(in));
-}
-
 static bool is_wildcard(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET)
@@ -582,7 +568,7 @@ static void from_program(struct daemon *d, const struct sockaddr_storage *src,
 		return;
 	}
 	sipsec_ctl_to_sa(&h.peer, &dst, &len);
-	unmap(&dst);
+	sipsec_sa_unmap(&dst);
 	sipsec_sa_format((struct sockaddr *)&dst, a, sizeof(a));
 	pol = policy_find(d->cfg, (struct sockaddr *)&dst);
 	policy_effective(d->cfg, pol ? pol : policy_global(d->cfg), &eff);
@@ -597,6 +583,13 @@ static void from_program(struct daemon *d, const struct sockaddr_storage *src,
 		return;
 	}
 	c = chan_find(d, &dst);
+	if (!c && discovery_wanted(d, &dst)) {
+		/* The peer agrees by discovery first; SIP retransmits
+		 * this datagram once it has. */
+		e->drops++;
+		discovery_start(d, &dst, sipsec_sa_port((struct sockaddr *)&dst));
+		return;
+	}
 	if (!c) {
 		err = outgoing_channel(d, &dst, &c);
 		if (!err)

@@ -113,6 +113,11 @@ enum sipsec_policy_flags {
 	SIPSEC_POLICY_F_EVENTS = 1u << 0, /* report drops (ring buffer, recent) */
 };
 
+/* The mark sipsecd puts on its own discovery socket (SO_MARK): the one
+ * sender of cleartext SIP the egress program lets out (policy
+ * exempt_mark), for the pre-shared crypto-system's discovery. */
+#define SIPSEC_DISCOVERY_MARK 0x5150d15cu
+
 /* The policy map's only entry (key 0), written by the daemon. */
 struct sipsec_policy {
 	__u32 abi_version; /* SIPSEC_ABI_VERSION; 0: never written */

@@ -117,8 +117,18 @@ struct sipsec_ctl_status {
 	char config_path[128];
 	char ktls_reason[64]; /* why kTLS is (not) used */
 	char esp_reason[64];
+	/* pre-shared-key discovery (daemon/discovery.c); port 0: off */
+	struct sipsec_ctl_discovery {
+		uint32_t sent, received, accepted, repeated, failed;
+		uint32_t rejected_checksum; /* changed, or another key */
+		uint32_t rejected_time; /* timestamp outside the skew */
+		uint32_t rejected_replay; /* nonce seen before */
+		uint32_t rejected_other; /* malformed, unknown sender, ... */
+		uint16_t port;
+		uint16_t pad;
+	} disc;
 };
-_Static_assert(sizeof(struct sipsec_ctl_status) == 400, "status size");
+_Static_assert(sizeof(struct sipsec_ctl_status) == 440, "status size");
 
 enum sipsec_mech { SIPSEC_MECH_NONE, SIPSEC_MECH_TLS, SIPSEC_MECH_IPSEC,
 		   SIPSEC_MECH_PRESHARED };

@@ -131,6 +131,14 @@ static void print_text(const struct reply *r)
 	printf("BPF TC      %s, BTF %s\n",
 	       st->features & SIPSEC_FEAT_BPF_TC ? "yes" : "no",
 	       st->features & SIPSEC_FEAT_BTF ? "yes" : "no");
+	if (st->disc.port)
+		printf("discovery   UDP %u: %u offers sent, %u received, %u "
+		       "accepted, %u repeated, %u unanswered; rejected: %u "
+		       "checksum, %u time, %u replay, %u other\n",
+		       st->disc.port, st->disc.sent, st->disc.received,
+		       st->disc.accepted, st->disc.repeated, st->disc.failed,
+		       st->disc.rejected_checksum, st->disc.rejected_time,
+		       st->disc.rejected_replay, st->disc.rejected_other);
 	printf("connections %u\n", st->n_conns);
 	printf("cache       %zu next hop%s\n", r->n_cache,
 	       r->n_cache == 1 ? "" : "s");
@@ -184,6 +192,17 @@ static void print_json(const struct reply *r)
 	json_kv_bool(f, "btf", st->features & SIPSEC_FEAT_BTF, true);
 	json_kv_bool(f, "io_uring", st->features & SIPSEC_FEAT_IO_URING,
 		     false);
+	fprintf(f, "},\"discovery\":{");
+	json_kv_u64(f, "port", st->disc.port, true);
+	json_kv_u64(f, "sent", st->disc.sent, true);
+	json_kv_u64(f, "received", st->disc.received, true);
+	json_kv_u64(f, "accepted", st->disc.accepted, true);
+	json_kv_u64(f, "repeated", st->disc.repeated, true);
+	json_kv_u64(f, "unanswered", st->disc.failed, true);
+	json_kv_u64(f, "rejected_checksum", st->disc.rejected_checksum, true);
+	json_kv_u64(f, "rejected_time", st->disc.rejected_time, true);
+	json_kv_u64(f, "rejected_replay", st->disc.rejected_replay, true);
+	json_kv_u64(f, "rejected_other", st->disc.rejected_other, false);
 	fprintf(f, "},\"connections\":[");
 	for (size_t i = 0; i < n; i++) {
 		const struct sipsec_ctl_conn *c = &conns[i];
