@@ -846,6 +846,69 @@ static __always_inline int tcp_verdict(struct __sk_buff *skb,
 	return r;
 }
 
+/*
+ * An ICMP error quotes the start of the datagram that caused it (RFC 792:
+ * the IP header and 8 bytes; RFC 1812 and 4443: as much as fits). Where
+ * that datagram was SIP, in the clear or decrypted from ESP by this
+ * kernel (a port unreachable for a request that found no listener), the
+ * error carries it out in the clear: dropped, whatever else it says.
+ * Quoted headers are truncated by nature, so they are read here with
+ * their own bounds, not the datagram's.
+ */
+static __always_inline bool icmp_is_error(__u8 proto, __u8 type)
+{
+	if (proto == IPPROTO_ICMPV6)
+		return type < 128; /* RFC 4443 2.1 */
+	return type == 3 || type == 4 || type == 5 || type == 11 ||
+	       type == 12;
+}
+
+static __always_inline int icmp_verdict(struct __sk_buff *skb,
+					const struct sipsec_policy *pol,
+					const struct pkt *p)
+{
+	__u32 in = p->l4off + 8, l4 = 0, pay;
+	__u8 h[2], proto = 0;
+	__be16 ports[2];
+	int kind;
+
+	if (p->l4off + 2 > p->end || bpf_skb_load_bytes(skb, p->l4off, h, 2))
+		return SIPSEC_PASS_OTHER_PROTO; /* not for us to judge */
+	if (!icmp_is_error(p->proto, h[0]))
+		return SIPSEC_PASS_OTHER_PROTO;
+	if (p->proto == IPPROTO_ICMP) {
+		__u8 vi[10];
+
+		if (in + sizeof(vi) > p->end ||
+		    bpf_skb_load_bytes(skb, in, vi, sizeof(vi)))
+			return SIPSEC_PASS_OTHER_PROTO; /* quotes too little */
+		l4 = in + (vi[0] & 0x0f) * 4;
+		proto = vi[9];
+	} else {
+		__u8 nh;
+
+		if (in + 40 > p->end || bpf_skb_load_bytes(skb, in + 6, &nh, 1))
+			return SIPSEC_PASS_OTHER_PROTO;
+		l4 = in + 40;
+		proto = nh; /* extension headers: not followed in a quote */
+	}
+	if (proto != IPPROTO_UDP && proto != IPPROTO_TCP)
+		return SIPSEC_PASS_OTHER_PROTO;
+	if (l4 + sizeof(ports) > p->end ||
+	    bpf_skb_load_bytes(skb, l4, ports, sizeof(ports)))
+		return SIPSEC_PASS_OTHER_PROTO;
+	if (is_sip_port(pol, bpf_ntohs(ports[0])) ||
+	    is_sip_port(pol, bpf_ntohs(ports[1])))
+		return -SIPSEC_DROP_SIP_ICMP;
+	pay = l4 + (proto == IPPROTO_UDP ? 8 : 20);
+	if (pay >= p->end)
+		return SIPSEC_PASS_OTHER_PROTO;
+	kind = payload_kind(skb, pay, p->end - pay, false);
+	if (kind == K_REQUEST || kind == K_RESPONSE || kind == K_PADDED)
+		return -SIPSEC_DROP_SIP_ICMP;
+	return SIPSEC_PASS_OTHER_PROTO;
+}
+
 static __always_inline int classify(struct __sk_buff *skb, int link,
 				    const struct sipsec_policy *pol,
 				    struct pkt *p)
@@ -876,6 +939,9 @@ static __always_inline int classify(struct __sk_buff *skb, int link,
 	case IPPROTO_UDP:
 		r = parse_udp(skb, p);
 		break;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		return icmp_verdict(skb, pol, p);
 	default:
 		return SIPSEC_PASS_OTHER_PROTO;
 	}

@@ -42,6 +42,7 @@ static const char *const reason_names[SIPSEC_REASON_MAX] = {
 	[SIPSEC_DROP_SIP_PADDED] = "sip-padded",
 	[SIPSEC_DROP_MALFORMED] = "malformed",
 	[SIPSEC_DROP_UNPARSED] = "unparsed",
+	[SIPSEC_DROP_SIP_ICMP] = "sip-icmp",
 	[SIPSEC_CNT_EVENTS_LOST] = "events-lost",
 };
 

@@ -72,6 +72,8 @@ enum sipsec_reason {
 	SIPSEC_DROP_SIP_PADDED = 22, /* more leading CR/LF than a keep-alive */
 	SIPSEC_DROP_MALFORMED = 23, /* IP/TCP/UDP header that does not parse */
 	SIPSEC_DROP_UNPARSED = 24, /* too many IPv6 extension headers */
+	SIPSEC_DROP_SIP_ICMP = 25, /* an ICMP error quoting a SIP datagram
+				    * (after ESP decryption: in the clear) */
 	SIPSEC_CNT_EVENTS_LOST = 31, /* not a verdict: ring buffer was full */
 };
 

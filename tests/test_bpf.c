@@ -582,6 +582,57 @@ Test(bpf, traffic_that_is_not_sip_passes)
 	expect(&arp, PASS, SIPSEC_PASS_NOT_IP, "ARP");
 }
 
+/* An ICMP error (type, code) quoting the start of the datagram s with
+ * payload pl, as a kernel would send it from src. */
+static void icmp_error(struct frame *f, int family, uint8_t type,
+		       const struct pkt_spec *s, const char *pl, size_t quote)
+{
+	struct pkt_spec outer = { .family = family,
+				  .proto = family == 6 ? IPPROTO_ICMPV6 :
+							 IPPROTO_ICMP,
+				  .src = s->dst, .dst = s->src };
+	struct pkt_spec in = *s;
+	struct frame q;
+	uint8_t body[1500] = { type, 3 };
+
+	in.l3 = 1;
+	build(&q, &in, pl, strlen(pl));
+	if (quote > q.len)
+		quote = q.len;
+	memcpy(body + 8, q.b, quote);
+	build(f, &outer, body, 8 + quote);
+}
+
+Test(bpf, an_icmp_error_quoting_sip_is_dropped)
+{
+	struct pkt_spec to5060 = UDP4(40010, 5060), dns = UDP4(40010, 53);
+	struct pkt_spec other = UDP4(40010, 5070), v6 = UDP6(40010, 5060);
+	struct pkt_spec tls = TCP4(40010, 5061, 1, PSH_ACK);
+	struct frame f;
+
+	need_prog();
+	/* Port unreachable for a request the kernel decrypted from ESP:
+	 * RFC 792's minimum quote (header and 8 bytes), and a long one. */
+	icmp_error(&f, 4, 3, &to5060, invite, 28);
+	expect(&f, DROP, SIPSEC_DROP_SIP_ICMP, "ICMP quoting UDP to 5060");
+	icmp_error(&f, 4, 3, &to5060, invite, 548);
+	expect(&f, DROP, SIPSEC_DROP_SIP_ICMP, "ICMP quoting an INVITE");
+	/* Off the SIP ports, by what it quotes. */
+	icmp_error(&f, 4, 3, &other, invite, 548);
+	expect(&f, DROP, SIPSEC_DROP_SIP_ICMP, "ICMP quoting SIP on 5070");
+	icmp_error(&f, 6, 1, &v6, invite, 300);
+	expect(&f, DROP, SIPSEC_DROP_SIP_ICMP, "ICMPv6 quoting UDP to 5060");
+	icmp_error(&f, 4, 11, &to5060, ok200, 200);
+	expect(&f, DROP, SIPSEC_DROP_SIP_ICMP, "time exceeded, a 200 OK");
+	/* What is not SIP passes. */
+	icmp_error(&f, 4, 3, &dns, "\x12\x34\x01\x00\x00\x01", 34);
+	expect(&f, PASS, SIPSEC_PASS_OTHER_PROTO, "ICMP quoting DNS");
+	icmp_error(&f, 4, 3, &tls, "\x17\x03\x03\x00\x10", 60);
+	expect(&f, PASS, SIPSEC_PASS_OTHER_PROTO, "ICMP quoting TLS");
+	icmp_error(&f, 4, 3, &other, invite, 12);
+	expect(&f, PASS, SIPSEC_PASS_OTHER_PROTO, "a quote too short to tell");
+}
+
 /* --- malformed and truncated -------------------------------------- */
 
 Test(bpf, malformed_and_truncated_headers_are_dropped)

@@ -9,6 +9,10 @@
 #           (keying exporter) inside TLS and install the SAs. Every call
 #           completes, the capture holds ESP and 0 cleartext SIP bytes,
 #           and `sipsecctl sas` on both hosts counts packets.
+#   icmp    a request over ESP to h2's SIP port with no program there: h2's
+#           kernel answers port unreachable, quoting the decrypted
+#           request; h2's eBPF layer drops it (sip-icmp), so nothing of it
+#           is on the wire in the clear
 #   restart both daemons are killed with SIGKILL and started again: they
 #           keep the SAs and policies (none added twice), and a second
 #           round of calls goes through on them.
@@ -127,6 +131,21 @@ for path in sys.argv[1:]:
     assert len(sas) >= 2 and pk > 0, (path, d)
     print(f"  {path.rsplit('/', 1)[1]}: {len(sas)} SAs, {pk} packets")
 PY
+
+echo "icmp"
+lab capture start --file "$work/icmp.pcap" >/dev/null
+icmp_marker="icmp-quote-$$"
+printf 'OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:5060;branch=z9hG4bK2\r\nFrom: <sip:%s>;tag=2\r\nTo: <sip:%s>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' \
+	"$a2" "$a1" "$a1" "$a2" "$icmp_marker" |
+	in_host h1 env LD_PRELOAD="$shim" "$probe" send "$a2" 5060 - || true
+sleep 2
+lab capture stop >/dev/null 2>&1
+tshark -r "$work/icmp.pcap" -x 2>/dev/null | grep -q "$icmp_marker" &&
+	fail "the decrypted request is on the wire (ICMP quote)"
+icmp_drops=$(in_host h2 "$ctl" drops -c "$(lab dir)/h2.conf" 2>/dev/null |
+	awk '$1 == "sip-icmp" && $2 == "drop" { print $3 }')
+((${icmp_drops:-0} >= 1)) || fail "h2's eBPF layer did not drop the ICMP error (sip-icmp ${icmp_drops:-none})"
+echo "  ok: the port unreachable quoting the decrypted request was dropped on h2 (sip-icmp $icmp_drops); the marker is not on the wire"
 
 echo "restart"
 pols_before=$(in_host h1 ip xfrm policy | grep -c '^src' || true)
