@@ -1,0 +1,234 @@
+"""The SIPp section of bench/results/latest.md, from bench/sipp.sh's raw
+lines: medians over rounds at equal offered load, CPU per call and the
+ratios sipsec / plaintext, the ramp, and where the daemons' CPU goes."""
+import statistics
+from collections import defaultdict
+
+CONTENDERS = (
+    ("plain-tcp", "plaintext TCP"),
+    ("sipsec-tcp", "sipsec TCP"),
+    ("plain-udp", "plaintext UDP"),
+    ("sipsec-udp", "sipsec UDP"),
+)
+NAME = dict(CONTENDERS)
+
+
+def _runs(lines):
+    meta, runs, perf = {}, [], defaultdict(list)
+    for line in lines:
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "sippmeta":
+            meta = dict(x.split("=", 1) for x in f[1:])
+        elif f[0] == "sipp" and len(f) > 2:
+            r = dict(x.split("=", 1) for x in f[2:])
+            r["who"] = f[1]
+            runs.append(r)
+        elif f[0] == "sippperf" and len(f) >= 5:
+            perf[(f[1], f[2])].append((float(f[3]), " ".join(f[4:])))
+    return meta, runs, perf
+
+
+def _num(r, k):
+    v = r.get(k, "-")
+    return None if v in ("-", "-1") else float(v)
+
+
+def _med(runs, k):
+    v = [x for x in (_num(r, k) for r in runs) if x is not None]
+    return statistics.median(v) if v else None
+
+
+def _f(x, digits=2):
+    if x is None:
+        return "-"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.{digits}f}"
+
+
+def _ratio(a, b):
+    return "-" if a is None or not b else f"{a / b:.2f}x"
+
+
+def _per_call(r, *keys):
+    """CPU ms per completed call of one run, summed over keys."""
+    v = [_num(r, k) for k in keys]
+    ok = _num(r, "completed")
+    if None in v or not ok:
+        return None
+    return sum(v) / ok
+
+
+def sipp_section(lines, alone):
+    meta, runs, perf = _runs(lines)
+    main = defaultdict(list)
+    ramp = defaultdict(dict)
+    for r in runs:
+        if r["phase"] == "main":
+            main[r["who"]].append(r)
+        elif r["phase"] == "ramp":
+            ramp[int(r["rate"])][r["who"]] = r
+    L = ["## SIPp calls: plaintext and sipsec, TCP and UDP, with CPU time\n"]
+    mode = "quick" if meta.get("quick") == "1" else "full"
+    how = ("`bench/sipp.sh` run alone, its section merged into this file "
+           "by `bench/report.py --sipp-only`; the other sections come from "
+           "the run named at the top" if alone else "`bench/sipp.sh`, within "
+           "the run named at the top")
+    L.append(f"Run {meta.get('stamp', '?')}, commit `{meta.get('commit', '?')}`, "
+             f"{how} ({mode}: {meta.get('rounds', '?')} rounds). Unmodified SIPp "
+             "(built-in `uac`/`uas`, `-t t1` / `-t u1`), UAC on one lab host, "
+             "UAS on another. Plaintext: two hosts without sipsecd (its eBPF "
+             "enforcement would drop cleartext SIP). sipsec: both SIPp under "
+             "`LD_PRELOAD=libsipsec.so`, sipsecd on both hosts with "
+             "`identity_check = enforce`, user-space path (no kTLS here). "
+             f"Equal offered load: {meta.get('calls', '?')} calls at "
+             f"{meta.get('rate', '?')} calls/s (`-m`, `-r`) for every contender; "
+             "contenders alternate, the first one rotating each round. "
+             "Medians over rounds; calls summed. CPU is user+system time: SIPp "
+             "from GNU time, sipsecd from /proc/PID/stat before and after, "
+             "per completed call.\n")
+    L.append("| contender | calls attempted / completed / failed | retrans | calls/s "
+             "| response p50 / p99 ms | UAC CPU ms/call | UAS CPU ms/call "
+             "| sipsecd CPU ms/call (both) | total CPU ms/call |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    med = {}
+    for c, name in CONTENDERS:
+        rs = main.get(c, [])
+        if not rs:
+            continue
+        tot = lambda k: int(sum(_num(r, k) or 0 for r in rs))
+        m = {
+            "cps": _med(rs, "cps"),
+            "p50": _med(rs, "rtt_p50_ms"), "p99": _med(rs, "rtt_p99_ms"),
+            "uac": statistics.median([x for x in (_per_call(r, "uac_cpu_ms") for r in rs) if x is not None] or [0]),
+            "uas": statistics.median([x for x in (_per_call(r, "uas_cpu_ms") for r in rs) if x is not None] or [0]),
+            "prog": statistics.median([x for x in (_per_call(r, "uac_cpu_ms", "uas_cpu_ms") for r in rs) if x is not None] or [0]),
+            "dmn": None, "total": None,
+        }
+        if c.startswith("sipsec"):
+            d = [x for x in (_per_call(r, "d1_cpu_ms", "d2_cpu_ms") for r in rs) if x is not None]
+            m["dsys"] = statistics.median([x for x in (_per_call(r, "dsys_cpu_ms") for r in rs) if x is not None] or [0])
+            t = [x for x in (_per_call(r, "uac_cpu_ms", "uas_cpu_ms", "d1_cpu_ms", "d2_cpu_ms") for r in rs) if x is not None]
+            m["dmn"] = statistics.median(d) if d else None
+            m["total"] = statistics.median(t) if t else None
+        else:
+            m["total"] = m["prog"]
+        med[c] = m
+        L.append(f"| {name} | {tot('attempted'):,} / {tot('completed'):,} / {tot('failed'):,} "
+                 f"| {tot('retrans'):,} | {_f(m['cps'], 1)} | {_f(m['p50'], 0)} / {_f(m['p99'], 0)} "
+                 f"| {_f(m['uac'], 3)} | {_f(m['uas'], 3)} | {_f(m['dmn'], 3)} | {_f(m['total'], 3)} |")
+    L.append("")
+    for tp in ("tcp", "udp"):
+        p, s = med.get(f"plain-{tp}"), med.get(f"sipsec-{tp}")
+        if not p or not s:
+            continue
+        L.append(f"- {tp.upper()}, sipsec / plaintext: calls/s {_ratio(s['cps'], p['cps'])}; "
+                 f"CPU per call of the two SIPp processes {_ratio(s['prog'], p['prog'])} "
+                 f"(the shim runs inside them); all CPU per call, daemons included, "
+                 f"{_ratio(s['total'], p['total'])} ({_f(s['total'], 3)} against "
+                 f"{_f(p['total'], 3)} ms); the daemons' CPU is "
+                 f"{100 * s.get('dsys', 0) / s['dmn'] if s.get('dmn') else 0:.0f}% system time")
+    srs = [r for c in ("sipsec-tcp", "sipsec-udp") for r in main.get(c, [])]
+    allr = [r for rs in main.values() for r in rs]
+    if srs:
+        prot = sum(r.get("protected") == "1" for r in srs)
+        warns = sum(int(r.get("warns", "0")) for r in srs if r.get("warns", "-") != "-")
+        L.append(f"- Protection: {prot} of {len(srs)} sipsec runs showed the flow "
+                 "(TLS, agreed, flow tcp or udp) on both daemons while SIPp ran; "
+                 f"{warns} warnings in the daemons' logs during these runs.")
+    bad = [r for r in allr if int(r.get("failed", "0")) or r.get("rc") != "0"
+           or r.get("completed") != r.get("calls")]
+    if bad:
+        L.append("- **Failed runs at the offered load:** " + "; ".join(
+            f"{NAME.get(r['who'], r['who'])}: {r['completed']}/{r['calls']} completed, "
+            f"{r['failed']} failed, SIPp exit {r['rc']}" for r in bad))
+    elif allr:
+        L.append("- Every call of every run completed; none failed.")
+    L.append("- CPU per call falls as the rate rises (see the ramp): part of "
+             "each process's CPU goes by the second, not by the call (SIPp's "
+             "timer loop, one wake-up per message at low rates), so compare "
+             "contenders at the same rate, as here.")
+    L.append("- SIPp's response time is INVITE to 200 OK on its own clock, "
+             "which counts whole milliseconds and on this machine advances in "
+             "steps of a few: below a few ms the figures tell little.")
+
+    if ramp:
+        steps = sorted(ramp)
+        L.append("\n### Ramp: the highest rate each contender sustains\n")
+        s_len = next(iter(ramp[steps[0]].values()))
+        secs = int(s_len["calls"]) // int(s_len["rate"])
+        L.append(f"Fixed steps of {secs} s each (`-r` step, `-m` step x {secs}); "
+                 "a contender leaves after the first step it does not sustain "
+                 "(a failed call, a call not completed, or under 90% of the rate). "
+                 "Cells: calls/s achieved, then failed calls and retransmissions "
+                 "when there are any; CPU ms per call, all processes.\n")
+        L.append("| calls/s offered | " + " | ".join(n for _, n in CONTENDERS) + " |")
+        L.append("|---|" + "---|" * len(CONTENDERS))
+        best = {}
+        for rate in steps:
+            cells = []
+            for c, _ in CONTENDERS:
+                r = ramp[rate].get(c)
+                if not r:
+                    cells.append("")
+                    continue
+                ok = (int(r["failed"]) == 0 and r["completed"] == r["calls"]
+                      and float(r["cps"]) >= 0.9 * rate)
+                if ok:
+                    best[c] = rate
+                keys = ["uac_cpu_ms", "uas_cpu_ms"] + (
+                    ["d1_cpu_ms", "d2_cpu_ms"] if c.startswith("sipsec") else [])
+                cell = f"{_f(_num(r, 'cps'), 0)}"
+                if int(r["failed"]):
+                    cell += f", **{r['failed']} failed**"
+                if r["completed"] != r["calls"] and not int(r["failed"]):
+                    cell += f", **{r['completed']}/{r['calls']} completed**"
+                if int(r["retrans"]):
+                    cell += f", {r['retrans']} retrans"
+                cell += f"; {_f(_per_call(r, *keys), 3)} ms"
+                cells.append(cell if ok else f"not sustained: {cell}")
+            L.append(f"| {rate:,} | " + " | ".join(cells) + " |")
+        def top(c):
+            if c not in best:
+                return "below the first step"
+            if best[c] == steps[-1]:
+                return f"**{best[c]:,}** or more (the last step)"
+            return f"**{best[c]:,}**"
+        L.append("| **highest sustained** | " + " | ".join(
+            top(c) for c, _ in CONTENDERS) + " |")
+        L.append("\nOn 2 cores the UAC, the UAS and (for sipsec) two daemons "
+                 "share the CPUs, and other work on the machine competes too: "
+                 "the ceiling is where the CPU runs out, for every contender.")
+
+    if perf:
+        L.append("\n### Where the daemons' CPU goes\n")
+        L.append("`perf record -g -e cpu-clock` and `perf stat` on both sipsecd "
+                 "during one extra run per sipsec contender at the offered load "
+                 "(not counted above: sampling doubles the daemons' CPU). Kernel "
+                 "entries are inclusive shares of the samples and overlap: a send "
+                 "on a veth delivers the packet to the peer's stack in the "
+                 "sender's context (`net_rx_action` under `write`).\n")
+        label = {"__do_sys_io_uring_enter": "io_uring_enter (event loop, waits)",
+                 "ksys_write": "write (TLS records to the peer)",
+                 "ksys_read": "read", "__sys_sendmsg": "sendmsg",
+                 "__sys_recvmsg": "recvmsg", "__sys_sendto": "sendto",
+                 "__sys_recvfrom": "recvfrom", "schedule": "schedule",
+                 "net_rx_action": "net_rx_action (packet receive)"}
+        for c in ("sipsec-udp", "sipsec-tcp"):
+            dso = sorted(perf.get((c, "dso"), []), reverse=True)
+            kern = sorted(perf.get((c, "kernel"), []), reverse=True)
+            st = {n: v for v, n in perf.get((c, "stat"), [])}
+            pr = [r for r in runs if r["who"] == c and r["phase"] == "perf"]
+            if not dso:
+                continue
+            L.append(f"- {NAME[c]}, by object: " + ", ".join(
+                f"{n} {p:.0f}%" for p, n in dso) + ".")
+            if kern:
+                L.append("  In the kernel: " + ", ".join(
+                    f"{label.get(n, n)} {p:.0f}%" for p, n in kern) + ".")
+            ok = _num(pr[0], "completed") if pr else None
+            if ok and st:
+                L.append(f"  Per call, both daemons: "
+                         f"{st.get('raw_syscalls:sys_enter', 0) / ok:.1f} system calls, "
+                         f"{st.get('context-switches', 0) / ok:.1f} context switches.")
+    return "\n".join(L) + "\n"
