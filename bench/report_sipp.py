@@ -25,6 +25,8 @@ def _runs(lines):
             r = dict(x.split("=", 1) for x in f[2:])
             r["who"] = f[1]
             runs.append(r)
+        elif f[0] in ("sippwire", "sippdrops") and len(f) > 2:
+            perf[(f[0], f[1])] = dict(x.split("=", 1) for x in f[2:])
         elif f[0] == "sippperf" and len(f) >= 5:
             perf[(f[1], f[2])].append((float(f[3]), " ".join(f[4:])))
     return meta, runs, perf
@@ -136,6 +138,20 @@ def sipp_section(lines, alone):
         L.append(f"- Protection: {prot} of {len(srs)} sipsec runs showed the flow "
                  "(TLS, agreed, flow tcp or udp) on both daemons while SIPp ran; "
                  f"{warns} warnings in the daemons' logs during these runs.")
+    wire = [(c, perf[("sippwire", c)]) for c in ("sipsec-tcp", "sipsec-udp")
+            if ("sippwire", c) in perf]
+    if wire:
+        L.append("- On the wire, in one extra short run per sipsec contender with "
+                 "a capture on the link (`scripts/capcount.py`): " + "; ".join(
+                     f"{NAME[c]} cleartext SIP bytes {int(w['sip_bytes']):,}, "
+                     f"TLS bytes {int(w['tls_bytes']):,}, other bytes "
+                     f"{int(w.get('other_bytes', 0)):,}" for c, w in wire) + ".")
+    drops = [(h, perf[("sippdrops", h)]["dropped"]) for h in ("h1", "h2")
+             if ("sippdrops", h) in perf]
+    if drops:
+        L.append("- Packets the eBPF enforcement dropped on the sipsec hosts "
+                 "over the whole SIPp benchmark: " + ", ".join(
+                     f"{h} {d}" for h, d in drops) + ".")
     bad = [r for r in allr if int(r.get("failed", "0")) or r.get("rc") != "0"
            or r.get("completed") != r.get("calls")]
     if bad:
@@ -200,7 +216,7 @@ def sipp_section(lines, alone):
                  "share the CPUs, and other work on the machine competes too: "
                  "the ceiling is where the CPU runs out, for every contender.")
 
-    if perf:
+    if any(k[1] == "dso" for k in perf):
         L.append("\n### Where the daemons' CPU goes\n")
         L.append("`perf record -g -e cpu-clock` and `perf stat` on both sipsecd "
                  "during one extra run per sipsec contender at the offered load "

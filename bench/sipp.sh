@@ -19,10 +19,14 @@
 # each sipsecd (/proc/PID/stat before and after). A sipsec run counts as
 # protected only if both daemons show the channel or connection (flow tcp
 # or udp, TLS, agreed) while it runs; new warnings in a daemon's log are
-# counted. Then a ramp: fixed rate steps, each contender until the first
-# step it does not sustain (a failed call, or under 90% of the rate).
-# --perf adds one sampled run per sipsec contender (perf record on both
-# daemons), outside the medians, and records where their CPU goes.
+# counted. Before the rounds, one short run per sipsec contender under a
+# capture of the link (cleartext SIP bytes must be 0).
+#
+# After the rounds, a ramp: fixed rate steps, each contender until the
+# first step it does not sustain (a failed call, or under 90% of the
+# rate). --perf adds one sampled run per sipsec contender (perf record and
+# perf stat on both daemons), outside the medians. Last, what the eBPF
+# enforcement dropped on both sipsec hosts during the whole benchmark.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,7 +47,7 @@ while (($#)); do
 	--seconds) SECONDS_RUN=$2; shift 2 ;;
 	--no-ramp) RAMP=0; shift ;;
 	--perf) PERF=1; shift ;;
-	-h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "sipp bench: unknown option $1" >&2; exit 2 ;;
 	*) break ;;
 	esac
@@ -221,6 +225,20 @@ perf_lines() { # contender perf.data -> "sippperf" lines: share by DSO, top symb
 
 calls=$((RATE * SECONDS_RUN))
 echo "sippmeta stamp=$(date -u +%Y-%m-%dT%H%MZ) commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown) quick=$QUICK rounds=$ROUNDS rate=$RATE calls=$calls" >>"$results"
+# The wire first: one short run per sipsec contender with a capture on the
+# link (outside the medians: tcpdump takes CPU). Cleartext SIP bytes must
+# be 0. First, so that the capture holds the handshake of the UDP channel,
+# which then stays open for the rest of the benchmark.
+for c in sipsec-udp sipsec-tcp; do
+	lab capture start --file "$work/$c.pcap" >/dev/null
+	run_one "$c" "$RATE" $((RATE * 2)) wire
+	lab capture stop >/dev/null 2>&1
+	python3 "$REPO/scripts/capcount.py" --json "$work/$c.pcap" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)
+print("sippwire %s sip_bytes=%d tls_bytes=%d other_bytes=%d frames=%d" % (sys.argv[1],
+      c["sip"]["bytes"], c["tls"]["bytes"], c["other"]["bytes"], c["frames"]))' "$c" >>"$results"
+done
 order=(plain-tcp sipsec-tcp plain-udp sipsec-udp)
 for ((r = 1; r <= ROUNDS; r++)); do
 	echo "sipp round $r/$ROUNDS: $calls calls at $RATE calls/s" >&2
@@ -252,3 +270,11 @@ fi
 if ((PERF)); then
 	for c in sipsec-udp sipsec-tcp; do run_one "$c" "$RATE" "$calls" perf perf; done
 fi
+
+# Whatever the eBPF enforcement dropped during the whole benchmark: the
+# shimmed programs never send cleartext, so anything here is a finding.
+for h in h1 h2; do
+	lab exec "$h" -- "$CTL" --json drops -c "$labdir/$h.conf" 2>/dev/null |
+		python3 -c 'import json, sys; print("sippdrops %s dropped=%d" % (sys.argv[1], json.load(sys.stdin)["dropped_packets"]))' \
+			"$h" >>"$results" || echo "sippdrops $h dropped=-" >>"$results"
+done
