@@ -64,12 +64,12 @@ def _per_call(r, *keys):
 def sipp_section(lines, alone):
     meta, runs, perf = _runs(lines)
     main = defaultdict(list)
-    ramp = defaultdict(dict)
+    ramp = defaultdict(lambda: defaultdict(list))  # rate -> who -> runs
     for r in runs:
         if r["phase"] == "main":
             main[r["who"]].append(r)
         elif r["phase"] == "ramp":
-            ramp[int(r["rate"])][r["who"]] = r
+            ramp[int(r["rate"])][r["who"]].append(r)
     L = ["## SIPp calls: plaintext and sipsec, TCP and UDP, with CPU time\n"]
     mode = "quick" if meta.get("quick") == "1" else "full"
     how = ("`bench/sipp.sh` run alone, its section merged into this file "
@@ -157,7 +157,9 @@ def sipp_section(lines, alone):
     if bad:
         L.append("- **Failed runs at the offered load:** " + "; ".join(
             f"{NAME.get(r['who'], r['who'])}: {r['completed']}/{r['calls']} completed, "
-            f"{r['failed']} failed, SIPp exit {r['rc']}" for r in bad))
+            f"{r['failed']} failed"
+            + (f" ({r['why'].replace(':', ' ').replace(',', ', ')})" if r.get("why", "-") != "-" else "")
+            + f", SIPp exit {r['rc']}" for r in bad))
     elif allr:
         L.append("- Every call of every run completed; none failed.")
     L.append("- CPU per call falls as the rate rises (see the ramp): part of "
@@ -171,47 +173,73 @@ def sipp_section(lines, alone):
     if ramp:
         steps = sorted(ramp)
         L.append("\n### Ramp: the highest rate each contender sustains\n")
-        s_len = next(iter(ramp[steps[0]].values()))
-        secs = int(s_len["calls"]) // int(s_len["rate"])
-        L.append(f"Fixed steps of {secs} s each (`-r` step, `-m` step x {secs}); "
-                 "a contender leaves after the first step it does not sustain "
-                 "(a failed call, a call not completed, or under 90% of the rate). "
-                 "Cells: calls/s achieved, then failed calls and retransmissions "
-                 "when there are any; CPU ms per call, all processes.\n")
+        first = next(iter(ramp[steps[0]].values()))[0]
+        secs = int(first["calls"]) // int(first["rate"])
+        passes = max(int(r.get("pass", "1")) for rs in ramp.values()
+                     for x in rs.values() for r in x)
+        L.append(f"Fixed steps of {secs} s each (`-r` step, `-m` step x {secs}, "
+                 "`-recv_timeout 5000`: a call that waits more than 5 s for a "
+                 "message fails, as one whose INVITE or response UDP loses three "
+                 f"times does), {passes} pass{'es' if passes > 1 else ''} up the "
+                 "steps; in each pass a contender leaves after the first step it "
+                 "does not sustain (a failed call, a call not completed, or under "
+                 "90% of the rate). Cells: how many passes sustained the step, "
+                 "the median calls/s achieved and CPU ms per call (all "
+                 "processes), then what went wrong in the others: failed calls "
+                 "and SIPp's reason, retransmissions, UDP datagrams the hosts' "
+                 "kernels dropped on full buffers.\n")
         L.append("| calls/s offered | " + " | ".join(n for _, n in CONTENDERS) + " |")
         L.append("|---|" + "---|" * len(CONTENDERS))
-        best = {}
+        best_all, best_any = {}, {}
         for rate in steps:
             cells = []
             for c, _ in CONTENDERS:
-                r = ramp[rate].get(c)
-                if not r:
+                rs = ramp[rate].get(c, [])
+                if not rs:
                     cells.append("")
                     continue
-                ok = (int(r["failed"]) == 0 and r["completed"] == r["calls"]
-                      and float(r["cps"]) >= 0.9 * rate)
-                if ok:
-                    best[c] = rate
                 keys = ["uac_cpu_ms", "uas_cpu_ms"] + (
                     ["d1_cpu_ms", "d2_cpu_ms"] if c.startswith("sipsec") else [])
-                cell = f"{_f(_num(r, 'cps'), 0)}"
-                if int(r["failed"]):
-                    cell += f", **{r['failed']} failed**"
-                if r["completed"] != r["calls"] and not int(r["failed"]):
-                    cell += f", **{r['completed']}/{r['calls']} completed**"
-                if int(r["retrans"]):
-                    cell += f", {r['retrans']} retrans"
-                cell += f"; {_f(_per_call(r, *keys), 3)} ms"
-                cells.append(cell if ok else f"not sustained: {cell}")
+                good = [r for r in rs if int(r["failed"]) == 0
+                        and r["completed"] == r["calls"]
+                        and float(r["cps"]) >= 0.9 * rate]
+                if good:
+                    best_any[c] = rate
+                if len(good) == passes:
+                    best_all[c] = rate
+                cell = f"{len(good)} of {len(rs)}"
+                if good:
+                    cell += (f": {_f(statistics.median(float(r['cps']) for r in good), 0)}/s, "
+                             f"{_f(statistics.median(_per_call(r, *keys) for r in good), 3)} ms")
+                for r in rs:
+                    if r in good:
+                        continue
+                    what = [f"{_f(_num(r, 'cps'), 0)}/s"]
+                    if int(r["failed"]):
+                        why = r.get("why", "-")
+                        what.append(f"**{r['failed']} failed**" + (
+                            f" ({why.replace(':', ' ').replace(',', ', ')})" if why != "-" else ""))
+                    elif r["completed"] != r["calls"]:
+                        what.append(f"**{r['completed']}/{r['calls']} completed**")
+                    if int(r["retrans"]):
+                        what.append(f"{r['retrans']} retrans")
+                    if r.get("udp_drops", "-") not in ("-", "0"):
+                        what.append(f"{r['udp_drops']} UDP drops")
+                    cell += "; not sustained: " + ", ".join(what)
+                cells.append(cell)
             L.append(f"| {rate:,} | " + " | ".join(cells) + " |")
-        def top(c):
+
+        def top(best, c):
             if c not in best:
                 return "below the first step"
             if best[c] == steps[-1]:
                 return f"**{best[c]:,}** or more (the last step)"
             return f"**{best[c]:,}**"
-        L.append("| **highest sustained** | " + " | ".join(
-            top(c) for c, _ in CONTENDERS) + " |")
+        L.append("| **highest sustained in every pass** | " + " | ".join(
+            top(best_all, c) for c, _ in CONTENDERS) + " |")
+        if passes > 1:
+            L.append("| highest sustained in some pass | " + " | ".join(
+                top(best_any, c) for c, _ in CONTENDERS) + " |")
         L.append("\nOn 2 cores the UAC, the UAS and (for sipsec) two daemons "
                  "share the CPUs, and other work on the machine competes too: "
                  "the ceiling is where the CPU runs out, for every contender.")

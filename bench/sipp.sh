@@ -64,8 +64,10 @@ if ((PERF)) && ! command -v perf >/dev/null; then
 fi
 
 # Rate steps of the ramp, calls/s; each step lasts RAMP_S seconds.
-if ((QUICK)); then RAMP_STEPS=(800 1600 3200); RAMP_S=2; else
-	RAMP_STEPS=(400 800 1600 2400 3200 4800 6400); RAMP_S=3; fi
+# The ramp runs RAMP_PASSES times: one step is one sample, and a burst of
+# lost datagrams can fail a step that the next pass sustains.
+if ((QUICK)); then RAMP_STEPS=(800 1600 3200); RAMP_S=2; RAMP_PASSES=1; else
+	RAMP_STEPS=(400 800 1600 2400 3200 4800 6400 9600 12800); RAMP_S=3; RAMP_PASSES=2; fi
 
 lab=${SIPSEC_BENCH_LAB:-bench$$}-sipp
 work=$(mktemp -d "${TMPDIR:-/tmp}/sipsec-sipp.XXXXXX")
@@ -102,12 +104,15 @@ sys_ms() { # pid -> system ms so far
 	sed 's/.*) //' "/proc/$1/stat" | awk -v t="$tck" '{printf "%d", $13 * 1000 / t}'
 }
 warns() { grep -c '\[warn\]\|\[error\]' "$labdir/$1.log" || true; }
+udp_errs() { # host -> UDP datagrams its kernel dropped so far (full buffers)
+	lab exec "$1" -- awk '/^Udp:/ && $2 ~ /^[0-9]/ {print $4 + $6 + $7}' /proc/net/snmp
+}
 
 n=0
 run_one() { # contender rate calls phase [perf] -> appends one "sipp" line
 	local c=$1 rate=$2 calls=$3 phase=$4 perf=${5:-}
 	local kind=${c%-*} tp=${c#*-} st ch sh pre=() d uas uac_rc=0 pp=
-	local d1a d2a s1a s2a w1a w2a sampler= ps=
+	local d1a d2a s1a s2a w1a w2a sampler= ps= ua
 	[[ $tp == tcp ]] && st=t1 || st=u1
 	if [[ $kind == sipsec ]]; then
 		ch=h1 sh=h2 pre=(env LD_PRELOAD="$SHIM")
@@ -118,6 +123,7 @@ run_one() { # contender rate calls phase [perf] -> appends one "sipp" line
 	mkdir -p "$d"
 	d1a=$(cpu_ms "$d1") d2a=$(cpu_ms "$d2") w1a=$(warns h1) w2a=$(warns h2)
 	s1a=$(sys_ms "$d1") s2a=$(sys_ms "$d2")
+	ua=$(($(udp_errs "$ch") + $(udp_errs "$sh")))
 	# exec all the way down (lab.sh execs nsenter, which execs time): $!
 	# is GNU time's pid and SIPp its only child.
 	(cd "$d" && exec "$LAB_SH" --lab "$lab" exec "$sh" -- /usr/bin/time -o uas.cpu \
@@ -153,9 +159,10 @@ run_one() { # contender rate calls phase [perf] -> appends one "sipp" line
 	python3 - "$d" "$c" "$phase" "$rate" "$calls" "$uac_rc" \
 		$(($(cpu_ms "$d1") - d1a)) $(($(cpu_ms "$d2") - d2a)) \
 		$(($(warns h1) - w1a)) $(($(warns h2) - w2a)) \
-		$(($(sys_ms "$d1") - s1a + $(sys_ms "$d2") - s2a)) <<'PY' >>"$results"
+		$(($(sys_ms "$d1") - s1a + $(sys_ms "$d2") - s2a)) \
+		$(($(udp_errs "$ch") + $(udp_errs "$sh") - ua)) "$pass" <<'PY' >>"$results"
 import csv, glob, json, sys
-d, c, phase, rate, calls, rc, d1, d2, w1, w2, dsys = sys.argv[1:12]
+d, c, phase, rate, calls, rc, d1, d2, w1, w2, dsys, udperr, npass = sys.argv[1:14]
 kind, tp = c.split("-")
 
 def last(path):
@@ -196,15 +203,20 @@ if kind == "sipsec":
         seen += any(x.get("flow") == tp and x.get("mechanism") == "tls"
                     and x.get("agreement") in ("agreed", "cached") for x in conns)
     prot = "1" if seen == 2 else "0"
-print(f"sipp {c} phase={phase} rate={rate} calls={calls} rc={rc} attempted={att} "
+# Why calls failed: SIPp's non-zero Failed* counters.
+why = ",".join(f"{k[:-3]}:{v}" for k, v in st.items()
+               if k.startswith("Failed") and k.endswith("(C)") and k != "FailedCall(C)"
+               and v not in ("", "0")) or "-"
+print(f"sipp {c} phase={phase} pass={npass} rate={rate} calls={calls} rc={rc} attempted={att} "
       f"completed={ok} failed={failed} retrans={num('Retransmissions(C)')} "
       f"wall_s={wall:.2f} cps={ok / wall if wall else 0:.1f} rtt_p50_ms={pct(0.5)} "
       f"rtt_p99_ms={pct(0.99)} uac_cpu_ms={uac_ms} uas_cpu_ms={uas_ms} "
       f"d1_cpu_ms={d1 if kind == 'sipsec' else '-'} d2_cpu_ms={d2 if kind == 'sipsec' else '-'} "
       f"dsys_cpu_ms={dsys if kind == 'sipsec' else '-'} "
-      f"warns={int(w1) + int(w2) if kind == 'sipsec' else '-'} protected={prot}")
+      f"warns={int(w1) + int(w2) if kind == 'sipsec' else '-'} protected={prot} "
+      f"udp_drops={udperr} why={why}")
 PY
-	tail -1 "$results" | cut -d' ' -f2-9 >&2
+	tail -1 "$results" | cut -d' ' -f2,3,5,8-10 >&2
 	if [[ -n $pp && -s $d/perf.data ]]; then
 		perf_lines "$c" "$d/perf.data" >>"$results"
 	fi
@@ -224,6 +236,7 @@ perf_lines() { # contender perf.data -> "sippperf" lines: share by DSO, top symb
 }
 
 calls=$((RATE * SECONDS_RUN))
+pass=0 # the round or the pass of the ramp a run belongs to
 echo "sippmeta stamp=$(date -u +%Y-%m-%dT%H%MZ) commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown) quick=$QUICK rounds=$ROUNDS rate=$RATE calls=$calls" >>"$results"
 # The wire first: one short run per sipsec contender with a capture on the
 # link (outside the medians: tcpdump takes CPU). Cleartext SIP bytes must
@@ -242,31 +255,35 @@ done
 order=(plain-tcp sipsec-tcp plain-udp sipsec-udp)
 for ((r = 1; r <= ROUNDS; r++)); do
 	echo "sipp round $r/$ROUNDS: $calls calls at $RATE calls/s" >&2
+	pass=$r
 	for c in "${order[@]}"; do run_one "$c" "$RATE" "$calls" main; done
 	order=("${order[@]:1}" "${order[0]}") # rotate who goes first
 done
 
 if ((RAMP)); then
 	# Step by step, all contenders still in at each step, alternately.
-	declare -A out
-	for rate in "${RAMP_STEPS[@]}"; do
-		echo "sipp ramp: $rate calls/s" >&2
-		for c in "${order[@]}"; do
-			[[ -n ${out[$c]:-} ]] && continue
-			run_one "$c" "$rate" $((rate * RAMP_S)) ramp
-			if ! tail -1 "$results" | python3 -c '
+	for ((pass = 1; pass <= RAMP_PASSES; pass++)); do
+		declare -A out=()
+		for rate in "${RAMP_STEPS[@]}"; do
+			echo "sipp ramp, pass $pass/$RAMP_PASSES: $rate calls/s" >&2
+			for c in "${order[@]}"; do
+				[[ -n ${out[$c]:-} ]] && continue
+				run_one "$c" "$rate" $((rate * RAMP_S)) ramp
+				if ! tail -1 "$results" | python3 -c '
 import sys
 kv = dict(x.split("=", 1) for x in sys.stdin.read().split()[2:])
 ok = int(kv["failed"]) == 0 and int(kv["completed"]) == int(kv["calls"]) \
     and float(kv["cps"]) >= 0.9 * int(kv["rate"])
 sys.exit(0 if ok else 1)'; then
-				out[$c]=$rate
-			fi
+					out[$c]=$rate
+				fi
+			done
+			order=("${order[@]:1}" "${order[0]}")
 		done
-		order=("${order[@]:1}" "${order[0]}")
 	done
 fi
 
+pass=0
 if ((PERF)); then
 	for c in sipsec-udp sipsec-tcp; do run_one "$c" "$RATE" "$calls" perf perf; done
 fi
