@@ -11,6 +11,9 @@ CONTENDERS = (
     ("sipsec-udp", "sipsec UDP"),
 )
 NAME = dict(CONTENDERS)
+# SIP messages in a call of SIPp's built-in uac scenario: INVITE, 100,
+# 180, 200, ACK, BYE, 200.
+MSGS = 7
 
 
 def _runs(lines):
@@ -256,7 +259,9 @@ def sipp_section(lines, alone):
                  "ksys_write": "write (TLS records to the peer)",
                  "ksys_read": "read", "__sys_sendmsg": "sendmsg",
                  "__sys_recvmsg": "recvmsg", "__sys_sendto": "sendto",
-                 "__sys_recvfrom": "recvfrom", "schedule": "schedule",
+                 "__sys_recvfrom": "recvfrom",
+                 "schedule": "schedule (context switches; samples due while "
+                             "interrupts were off land there too)",
                  "net_rx_action": "net_rx_action (packet receive)"}
         for c in ("sipsec-udp", "sipsec-tcp"):
             dso = sorted(perf.get((c, "dso"), []), reverse=True)
@@ -272,7 +277,16 @@ def sipp_section(lines, alone):
                     f"{label.get(n, n)} {p:.0f}%" for p, n in kern) + ".")
             ok = _num(pr[0], "completed") if pr else None
             if ok and st:
-                L.append(f"  Per call, both daemons: "
-                         f"{st.get('raw_syscalls:sys_enter', 0) / ok:.1f} system calls, "
+                sc = st.get('raw_syscalls:sys_enter', 0) / ok
+                L.append(f"  Per call, both daemons: {sc:.1f} system calls "
+                         f"({sc / MSGS:.1f} per SIP message), "
                          f"{st.get('context-switches', 0) / ok:.1f} context switches.")
+            crypto = sum(p for p, n in dso if n.startswith(("libcrypto", "libssl")))
+            kernel = sum(p for p, n in dso if n.startswith("[kernel"))
+            L.append(f"  TLS (libssl and libcrypto) takes {crypto:.0f}% of the "
+                     f"daemons' samples, the kernel {kernel:.0f}%" + (
+                         ": the daemons' cost is mostly carrying each message "
+                         "through sockets (the program's relay socket, the TLS "
+                         "connection) and waking up for it, not encrypting it."
+                         if kernel > 2 * crypto else "."))
     return "\n".join(L) + "\n"
