@@ -188,7 +188,8 @@ def sipp_section(lines, alone):
                  "does not sustain (a failed call, a call not completed, or under "
                  "90% of the rate). Cells: how many passes sustained the step, "
                  "the median calls/s achieved and CPU ms per call (all "
-                 "processes), then what went wrong in the others: failed calls "
+                 "processes), SIPp's response p99 where it reaches 20 ms (the "
+                 "queues are filling), then what went wrong in the others: failed calls "
                  "and SIPp's reason, retransmissions, UDP datagrams the hosts' "
                  "kernels dropped on full buffers.\n")
         L.append("| calls/s offered | " + " | ".join(n for _, n in CONTENDERS) + " |")
@@ -212,8 +213,10 @@ def sipp_section(lines, alone):
                     best_all[c] = rate
                 cell = f"{len(good)} of {len(rs)}"
                 if good:
+                    p99 = statistics.median(_num(r, "rtt_p99_ms") or 0 for r in good)
                     cell += (f": {_f(statistics.median(float(r['cps']) for r in good), 0)}/s, "
-                             f"{_f(statistics.median(_per_call(r, *keys) for r in good), 3)} ms")
+                             f"{_f(statistics.median(_per_call(r, *keys) for r in good), 3)} ms"
+                             + (f", response p99 {p99:.0f} ms" if p99 >= 20 else ""))
                 for r in rs:
                     if r in good:
                         continue
@@ -228,6 +231,8 @@ def sipp_section(lines, alone):
                         what.append(f"{r['retrans']} retrans")
                     if r.get("udp_drops", "-") not in ("-", "0"):
                         what.append(f"{r['udp_drops']} UDP drops")
+                    if len(what) == 1:
+                        what.append("under 90% of the rate")
                     cell += "; not sustained: " + ", ".join(what)
                 cells.append(cell)
             L.append(f"| {rate:,} | " + " | ".join(cells) + " |")
@@ -244,8 +249,16 @@ def sipp_section(lines, alone):
             L.append("| highest sustained in some pass | " + " | ".join(
                 top(best_any, c) for c, _ in CONTENDERS) + " |")
         L.append("\nOn 2 cores the UAC, the UAS and (for sipsec) two daemons "
-                 "share the CPUs, and other work on the machine competes too: "
-                 "the ceiling is where the CPU runs out, for every contender.")
+                 "share the CPUs, and other work on the machine competes too.")
+        lost = [r for x in ramp.values() for rs in x.values() for r in rs
+                if r["who"].endswith("udp") and int(r["failed"])
+                and r.get("udp_drops", "-") not in ("-", "0")]
+        if lost:
+            L.append("UDP steps failed on datagrams the hosts' kernels dropped "
+                     "on full socket buffers (each one a retransmission 500 ms "
+                     "later; a message lost three times fails its call); TCP "
+                     "contenders slow down instead (calls/s under the rate, "
+                     "response times up).")
 
     if any(k[1] == "dso" for k in perf):
         L.append("\n### Where the daemons' CPU goes\n")

@@ -105,14 +105,15 @@ sys_ms() { # pid -> system ms so far
 }
 warns() { grep -c '\[warn\]\|\[error\]' "$labdir/$1.log" || true; }
 udp_errs() { # host -> UDP datagrams its kernel dropped so far (full buffers)
+	# shellcheck disable=SC2016 # awk's fields, not the shell's
 	lab exec "$1" -- awk '/^Udp:/ && $2 ~ /^[0-9]/ {print $4 + $6 + $7}' /proc/net/snmp
 }
 
 n=0
 run_one() { # contender rate calls phase [perf] -> appends one "sipp" line
 	local c=$1 rate=$2 calls=$3 phase=$4 perf=${5:-}
-	local kind=${c%-*} tp=${c#*-} st ch sh pre=() d uas uac_rc=0 pp=
-	local d1a d2a s1a s2a w1a w2a sampler= ps= ua
+	local kind=${c%-*} tp=${c#*-} st ch sh pre=() d uas uac_rc=0 pp=''
+	local d1a d2a s1a s2a w1a w2a ua sampler='' ps=''
 	[[ $tp == tcp ]] && st=t1 || st=u1
 	if [[ $kind == sipsec ]]; then
 		ch=h1 sh=h2 pre=(env LD_PRELOAD="$SHIM")
