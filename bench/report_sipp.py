@@ -230,7 +230,11 @@ def sipp_section(lines, alone):
                     if int(r["retrans"]):
                         what.append(f"{r['retrans']} retrans")
                     if r.get("udp_drops", "-") not in ("-", "0"):
-                        what.append(f"{r['udp_drops']} UDP drops")
+                        where = ""
+                        if r.get("drops_daemon", "-") != "-":
+                            where = (f" ({r['drops_prog']} on SIPp's sockets, "
+                                     f"{r['drops_daemon']} on sipsecd's)")
+                        what.append(f"{r['udp_drops']} UDP drops{where}")
                     if len(what) == 1:
                         what.append("under 90% of the rate")
                     cell += "; not sustained: " + ", ".join(what)

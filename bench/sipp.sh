@@ -104,16 +104,27 @@ sys_ms() { # pid -> system ms so far
 	sed 's/.*) //' "/proc/$1/stat" | awk -v t="$tck" '{printf "%d", $13 * 1000 / t}'
 }
 warns() { grep -c '\[warn\]\|\[error\]' "$labdir/$1.log" || true; }
+sock_drops() { # host -> "PROGRAM DAEMON": drops so far on the open UDP sockets of SIPp and sipsecd
+	lab exec "$1" -- ss -uanmp | python3 -c '
+import re, sys
+d = {"sipp": 0, "sipsecd": 0}
+for who, mem in re.findall(r"users:\(\(\"([^\"]+)\".*?skmem:\(([^)]*)\)", sys.stdin.read(), re.S):
+    m = re.search(r"(?:^|,)d(\d+)", mem)
+    if who in d and m:
+        d[who] += int(m.group(1))
+print(d["sipp"], d["sipsecd"])'
+}
 udp_errs() { # host -> UDP datagrams its kernel dropped so far (full buffers)
 	# shellcheck disable=SC2016 # awk's fields, not the shell's
-	lab exec "$1" -- awk '/^Udp:/ && $2 ~ /^[0-9]/ {print $4 + $6 + $7}' /proc/net/snmp
+	# InErrors counts RcvbufErrors too
+	lab exec "$1" -- awk '/^Udp:/ && $2 ~ /^[0-9]/ {print $4 + $7}' /proc/net/snmp
 }
 
 n=0
 run_one() { # contender rate calls phase [perf] -> appends one "sipp" line
 	local c=$1 rate=$2 calls=$3 phase=$4 perf=${5:-}
 	local kind=${c%-*} tp=${c#*-} st ch sh pre=() d uas uac_rc=0 pp=''
-	local d1a d2a s1a s2a w1a w2a ua sampler='' ps=''
+	local d1a d2a s1a s2a w1a w2a ua sampler='' ps='' sd=(0 0) sda=(0 0) x
 	[[ $tp == tcp ]] && st=t1 || st=u1
 	if [[ $kind == sipsec ]]; then
 		ch=h1 sh=h2 pre=(env LD_PRELOAD="$SHIM")
@@ -125,6 +136,12 @@ run_one() { # contender rate calls phase [perf] -> appends one "sipp" line
 	d1a=$(cpu_ms "$d1") d2a=$(cpu_ms "$d2") w1a=$(warns h1) w2a=$(warns h2)
 	s1a=$(sys_ms "$d1") s2a=$(sys_ms "$d2")
 	ua=$(($(udp_errs "$ch") + $(udp_errs "$sh")))
+	if [[ $tp == udp ]]; then # the daemons' sockets outlive a run
+		for x in "$ch" "$sh"; do
+			read -r -a sd <<<"$(sock_drops "$x")"
+			sda[1]=$((sda[1] + sd[1]))
+		done
+	fi
 	# exec all the way down (lab.sh execs nsenter, which execs time): $!
 	# is GNU time's pid and SIPp its only child.
 	(cd "$d" && exec "$LAB_SH" --lab "$lab" exec "$sh" -- /usr/bin/time -o uas.cpu \
@@ -152,6 +169,15 @@ run_one() { # contender rate calls phase [perf] -> appends one "sipp" line
 		"${addr[$sh]}:5060" >uac.out 2>&1) || uac_rc=$?
 	[[ -n $pp ]] && { kill -INT "$pp" "$ps"; wait "$pp" "$ps" || true; }
 	[[ -n $sampler ]] && wait "$sampler"
+	# Which sockets lost datagrams: the daemons' (their relay sockets
+	# outlive a run); the rest were the programs'.
+	if [[ $tp == udp ]]; then
+		for x in "$ch" "$sh"; do
+			read -r -a sd <<<"$(sock_drops "$x")"
+			sda[1]=$((sda[1] - sd[1]))
+		done
+		sda[1]=$((-sda[1]))
+	fi
 	# The UAS lingers on its last call for a repeated BYE; it has done its
 	# part once the UAC has.
 	sleep 0.3
@@ -161,9 +187,11 @@ run_one() { # contender rate calls phase [perf] -> appends one "sipp" line
 		$(($(cpu_ms "$d1") - d1a)) $(($(cpu_ms "$d2") - d2a)) \
 		$(($(warns h1) - w1a)) $(($(warns h2) - w2a)) \
 		$(($(sys_ms "$d1") - s1a + $(sys_ms "$d2") - s2a)) \
-		$(($(udp_errs "$ch") + $(udp_errs "$sh") - ua)) "$pass" <<'PY' >>"$results"
+		$(($(udp_errs "$ch") + $(udp_errs "$sh") - ua)) "$pass" "${sda[1]}" \
+		<<'PY' >>"$results"
 import csv, glob, json, sys
-d, c, phase, rate, calls, rc, d1, d2, w1, w2, dsys, udperr, npass = sys.argv[1:14]
+d, c, phase, rate, calls, rc, d1, d2, w1, w2, dsys, udperr, npass, ddmn = sys.argv[1:15]
+dprog = int(udperr) - int(ddmn)
 kind, tp = c.split("-")
 
 def last(path):
@@ -215,7 +243,8 @@ print(f"sipp {c} phase={phase} pass={npass} rate={rate} calls={calls} rc={rc} at
       f"d1_cpu_ms={d1 if kind == 'sipsec' else '-'} d2_cpu_ms={d2 if kind == 'sipsec' else '-'} "
       f"dsys_cpu_ms={dsys if kind == 'sipsec' else '-'} "
       f"warns={int(w1) + int(w2) if kind == 'sipsec' else '-'} protected={prot} "
-      f"udp_drops={udperr} why={why}")
+      f"udp_drops={udperr} drops_prog={dprog if tp == 'udp' else '-'} "
+      f"drops_daemon={ddmn if tp == 'udp' and kind == 'sipsec' else '-'} why={why}")
 PY
 	tail -1 "$results" | cut -d' ' -f2,3,5,8-10 >&2
 	if [[ -n $pp && -s $d/perf.data ]]; then
