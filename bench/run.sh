@@ -4,7 +4,7 @@
 # and ratios, never one absolute time. Results: bench/results/latest.md
 # (and a copy named after the date and commit) plus PNG charts.
 #
-#   bench/run.sh [--rounds R] [--quick]
+#   bench/run.sh [--rounds R] [--quick] [--sipp-only | --no-sipp]
 #
 # Contenders on the message path (1 KB messages, one persistent TCP
 # connection, request/response and streaming): plaintext TCP (the limit),
@@ -40,7 +40,7 @@ while (($#)); do
 	--quick) QUICK=1; ROUNDS=3; shift ;;
 	--sipp-only) SIPP_ONLY=1; shift ;;
 	--no-sipp) SIPP=0; shift ;;
-	-h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown option $1" >&2; exit 2 ;;
 	esac
 done
