@@ -2,7 +2,7 @@
 #   make            build everything into build/
 #   make test       install what is missing, build, run every test
 #   make demo       install what is missing, build, run the two-host demo
-#   make bench      benchmarks against plaintext and stunnel (bench/results)
+#   make bench      benchmarks against plaintext and stunnel, SIPp calls (bench/results)
 #   make fuzz       run each fuzz target for FUZZ_SECONDS (default 300)
 #   make vmtest     run the kernel suite inside a VM (Debian's 6.1 kernel)
 #   make install    install binaries, library, example configuration

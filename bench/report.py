@@ -1,21 +1,50 @@
 #!/usr/bin/env python3
 """Turns bench/run.sh's raw lines into bench/results/latest.md (medians,
-ratios, the issue's targets) and PNG charts drawn by gnuplot."""
+ratios, the issue's targets) and PNG charts drawn by gnuplot.
+
+    report.py RAW OUT STAMP COMMIT KERNEL MACHINE ROUNDS
+    report.py --sipp-only RAW OUT
+
+The second form renders only bench/sipp.sh's section and puts it into the
+existing OUT/latest.md in place of the previous one, leaving the sections
+of other runs as they are."""
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 from collections import defaultdict
 
+from report_sipp import sipp_section
+
+if sys.argv[1] == "--sipp-only":
+    raw, out = sys.argv[2:4]
+    path = os.path.join(out, "latest.md")
+    section = sipp_section(open(raw).read().splitlines(), alone=True)
+    md = open(path).read()
+    head = "## SIPp calls"
+    if head in md:  # replace the old section, up to the next heading
+        md = re.sub(r"## SIPp calls.*?(?=^## )", lambda _: section + "\n",
+                    md, count=1, flags=re.S | re.M)
+    else:
+        md = md.replace("## Not yet measured here", section + "\n## Not yet measured here")
+    md = md.replace("- SIPp calls per second with CPU time, UDP, the eBPF program's cost;",
+                    "- the eBPF program's cost on its own;")
+    open(path, "w").write(md)
+    sys.exit(0)
+
 raw, out, stamp, commit, kernel, machine, rounds = sys.argv[1:8]
 vals = defaultdict(list)  # (kind, contender, key) -> [values]
 rss = []
-for line in open(raw):
+raw_lines = open(raw).read().splitlines()
+for line in raw_lines:
     f = line.split()
     if len(f) < 3:
         continue
     kind, who = f[0], f[1]
+    if kind.startswith("sipp"):
+        continue  # bench/sipp.sh's lines: report_sipp.py
     if kind == "rss":
         kv = dict(x.split("=") for x in f[3:])
         rss.append((who, int(f[2]), int(kv["held"]), int(kv["before_kb"]),
@@ -103,9 +132,14 @@ L.append("\n## Reading SIP in the shim (bench/sipcheck.c)\n")
 L.append(f"Per 1 KB INVITE (best of 5 runs of 200,000): parsing the whole message "
          f"{fmt(sp)} ns; the identity cross-check of a sent request "
          f"(framing, Request-URI host, name match) {fmt(sc)} ns.")
+if any(x.startswith("sipp ") for x in raw_lines):
+    L.append("")
+    L.append(sipp_section(raw_lines, alone=False))
 L.append("\n## Not yet measured here\n")
 L.append("- the kernel path (kTLS), which needs the VM's kernel;")
-L.append("- SIPp calls per second with CPU time, UDP, the eBPF program's cost;")
+L.append("- the eBPF program's cost on its own;")
+if not any(x.startswith("sipp ") for x in raw_lines):
+    L.append("- SIPp calls per second (bench/sipp.sh was left out of this run);")
 L.append("  these arrive with their issues.")
 L.append("\n![messages per second](msgs.png)\n![latency](latency.png)\n")
 

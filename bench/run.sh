@@ -4,7 +4,7 @@
 # and ratios, never one absolute time. Results: bench/results/latest.md
 # (and a copy named after the date and commit) plus PNG charts.
 #
-#   bench/run.sh [--rounds R] [--quick]
+#   bench/run.sh [--rounds R] [--quick] [--sipp-only | --no-sipp]
 #
 # Contenders on the message path (1 KB messages, one persistent TCP
 # connection, request/response and streaming): plaintext TCP (the limit),
@@ -15,7 +15,14 @@
 # `openssl s_server` on the same hosts. Memory: daemon RSS per held
 # connection (1k, and 10k unless --quick) for sipsec and for stunnel.
 # The shim's cost on calls it passes through: socket/connect/close to a
-# non-SIP port with and without LD_PRELOAD.
+# non-SIP port with and without LD_PRELOAD. SIPp calls per second over TCP
+# and UDP with CPU time, sipsec against plaintext: bench/sipp.sh.
+#
+#   --sipp-only   run only bench/sipp.sh and put its section into the
+#                 existing latest.md (the other sections stay as they were)
+#   --no-sipp     leave bench/sipp.sh out
+#
+# SIPSEC_BENCH_LAB names the lab (default bench<pid>).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,20 +32,35 @@ SHIM=$REPO/build/libsipsec.so
 OUT=${SIPSEC_BENCH_OUT:-$REPO/bench/results}
 ROUNDS=5
 QUICK=0
+SIPP=1
+SIPP_ONLY=0
 while (($#)); do
 	case $1 in
 	--rounds) ROUNDS=$2; shift 2 ;;
 	--quick) QUICK=1; ROUNDS=3; shift ;;
-	-h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--sipp-only) SIPP_ONLY=1; shift ;;
+	--no-sipp) SIPP=0; shift ;;
+	-h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown option $1" >&2; exit 2 ;;
 	esac
 done
 [[ $(id -u) -eq 0 ]] || { echo "bench: needs root (lab namespaces)" >&2; exit 1; }
+sipp_args=()
+((QUICK)) && sipp_args+=(--quick)
+((QUICK)) || sipp_args+=(--perf)
+if ((SIPP_ONLY)); then
+	raw=$(mktemp "${TMPDIR:-/tmp}/sipsec-sipp-raw.XXXXXX")
+	SIPSEC_BENCH_LAB=${SIPSEC_BENCH_LAB:-bench$$} "$REPO/bench/sipp.sh" "${sipp_args[@]}" "$raw"
+	python3 "$REPO/bench/report.py" --sipp-only "$raw" "$OUT"
+	rm -f "$raw"
+	sed -n '/^## SIPp calls/,/^## Not yet/p' "$OUT/latest.md"
+	exit 0
+fi
 for t in stunnel4 gnuplot openssl python3; do
 	command -v "$t" >/dev/null || { echo "bench: $t missing: scripts/deps.sh bench" >&2; exit 1; }
 done
 
-lab=bench$$
+lab=${SIPSEC_BENCH_LAB:-bench$$}
 work=$(mktemp -d "${TMPDIR:-/tmp}/sipsec-bench.XXXXXX")
 pids=()
 cleanup() {
@@ -183,6 +205,9 @@ for c in sipsec stunnel; do
 		sleep 2
 	done
 done
+
+# SIPp calls, on a lab of its own (the daemons there check identities).
+((SIPP)) && SIPSEC_BENCH_LAB=$lab "$REPO/bench/sipp.sh" "${sipp_args[@]}" "$results"
 
 mkdir -p "$OUT"
 commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)

@@ -13,7 +13,7 @@ build=(build-essential pkg-config clang llvm libelf-dev zlib1g-dev
        libmnl-dev libcriterion-dev libclang-rt-dev)
 lab=(iproute2 util-linux procps psmisc tcpdump tshark sip-tester python3 kamailio kamailio-tls-modules)
 # The VM suite runs the host's own tools inside the guest (tcpdump, ip, tc).
-bench=(stunnel4 gnuplot-nox)
+bench=(stunnel4 gnuplot-nox time linux-perf)
 vm=(qemu-system-x86 linux-image-amd64 busybox-static cpio kmod iproute2 tcpdump)
 
 want=()
