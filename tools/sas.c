@@ -60,7 +60,7 @@ struct row {
 	char peer[64], src[64], dst[64];
 };
 
-struct rows {
+struct sas_table {
 	struct row *r;
 	size_t n;
 	struct ifaddrs *ifa;
@@ -89,7 +89,7 @@ static bool is_local(const struct ifaddrs *ifa,
 
 static int add_row(void *arg, const struct xfrm_sa_status *st)
 {
-	struct rows *rs = arg;
+	struct sas_table *rs = arg;
 	struct row *r;
 
 	if (rs->n == SAS_MAX)
@@ -106,7 +106,7 @@ static int add_row(void *arg, const struct xfrm_sa_status *st)
 static int count_policy(void *arg, const struct xfrm_sp *sp)
 {
 	(void)sp;
-	((struct rows *)arg)->policies++;
+	((struct sas_table *)arg)->policies++;
 	return 0;
 }
 
@@ -130,21 +130,21 @@ static void life(const struct row *r, char *buf, size_t len)
 		snprintf(buf, len, "%" PRId64 " s", r->st.life_left_s);
 }
 
-static void print_text(const struct rows *rs)
+void sas_print_text(const struct sas_table *rs, FILE *f)
 {
 	const char *peer = "";
 	char lf[32], alg[96];
 
 	if (!rs->n) {
-		printf("no sipsec SAs (%u sipsec policies)\n", rs->policies);
+		fprintf(f, "no sipsec SAs (%u sipsec policies)\n", rs->policies);
 		return;
 	}
 	for (size_t i = 0; i < rs->n; i++) {
 		const struct row *r = &rs->r[i];
 
 		if (strcmp(peer, r->peer)) {
-			printf("%speer %s\n", i ? "\n" : "", r->peer);
-			printf("  %-3s %-10s %-33s %-28s %9s %10s %12s %6s %9s\n",
+			fprintf(f, "%speer %s\n", i ? "\n" : "", r->peer);
+			fprintf(f, "  %-3s %-10s %-33s %-28s %9s %10s %12s %6s %9s\n",
 			       "DIR", "SPI", "SRC -> DST", "ALGORITHM",
 			       "LIFE LEFT", "PACKETS", "BYTES", "REPLAY",
 			       "INTEGRITY");
@@ -152,48 +152,88 @@ static void print_text(const struct rows *rs)
 		}
 		life(r, lf, sizeof(lf));
 		snprintf(alg, sizeof(alg), "%s/%u", r->st.alg, r->st.key_bits);
-		printf("  %-3s 0x%08x %15s -> %-15s %-28s %9s %10" PRIu64
+		fprintf(f, "  %-3s 0x%08x %15s -> %-15s %-28s %9s %10" PRIu64
 		       " %12" PRIu64 " %6u %9u\n", r->out ? "out" : "in",
 		       r->st.spi, r->src, r->dst, alg, lf, r->st.packets,
 		       r->st.bytes, r->st.replay, r->st.integrity_failed);
 	}
-	printf("\n%zu SAs, %u sipsec policies\n", rs->n, rs->policies);
+	fprintf(f, "\n%zu SAs, %u sipsec policies\n", rs->n, rs->policies);
 }
 
-static void print_json(const struct rows *rs)
+void sas_print_json(const struct sas_table *rs, FILE *f)
 {
 	char spi[16];
 
-	printf("{\"sas\":[");
+	fprintf(f, "\"sas\":[");
 	for (size_t i = 0; i < rs->n; i++) {
 		const struct row *r = &rs->r[i];
 
-		printf("%s{", i ? "," : "");
-		json_kv_str(stdout, "peer", r->peer, true);
-		json_kv_str(stdout, "direction", r->out ? "out" : "in", true);
+		fprintf(f, "%s{", i ? "," : "");
+		json_kv_str(f, "peer", r->peer, true);
+		json_kv_str(f, "direction", r->out ? "out" : "in", true);
 		snprintf(spi, sizeof(spi), "0x%08x", r->st.spi);
-		json_kv_str(stdout, "spi", spi, true);
-		json_kv_str(stdout, "src", r->src, true);
-		json_kv_str(stdout, "dst", r->dst, true);
-		json_kv_str(stdout, "algorithm", r->st.alg, true);
-		json_kv_u64(stdout, "key_bits", r->st.key_bits, true);
-		json_kv_u64(stdout, "icv_bits", r->st.icv_bits, true);
-		json_kv_u64(stdout, "replay_window", r->st.replay_window, true);
+		json_kv_str(f, "spi", spi, true);
+		json_kv_str(f, "src", r->src, true);
+		json_kv_str(f, "dst", r->dst, true);
+		json_kv_str(f, "algorithm", r->st.alg, true);
+		json_kv_u64(f, "key_bits", r->st.key_bits, true);
+		json_kv_u64(f, "icv_bits", r->st.icv_bits, true);
+		json_kv_u64(f, "replay_window", r->st.replay_window, true);
 		if (r->st.life_left_s < 0)
-			printf("\"lifetime_left_s\":null,");
+			fprintf(f, "\"lifetime_left_s\":null,");
 		else
-			json_kv_u64(stdout, "lifetime_left_s",
+			json_kv_u64(f, "lifetime_left_s",
 				    (unsigned long long)r->st.life_left_s, true);
-		json_kv_u64(stdout, "packets", r->st.packets, true);
-		json_kv_u64(stdout, "bytes", r->st.bytes, true);
-		json_kv_u64(stdout, "replay_drops", r->st.replay, true);
-		json_kv_u64(stdout, "integrity_failures",
-			    r->st.integrity_failed, false);
-		printf("}");
+		json_kv_u64(f, "packets", r->st.packets, true);
+		json_kv_u64(f, "bytes", r->st.bytes, true);
+		json_kv_u64(f, "replay_drops", r->st.replay, true);
+		json_kv_u64(f, "integrity_failures", r->st.integrity_failed,
+			    false);
+		fputc('}', f);
 	}
-	printf("],");
-	json_kv_u64(stdout, "policies", rs->policies, false);
-	printf("}\n");
+	fprintf(f, "],");
+	json_kv_u64(f, "policies", rs->policies, false);
+}
+
+void sas_free(struct sas_table *rs)
+{
+	if (!rs)
+		return;
+	if (rs->ifa)
+		freeifaddrs(rs->ifa);
+	free(rs->r);
+	free(rs);
+}
+
+int sas_load(struct sas_table **out, char *why, size_t wlen)
+{
+	struct sas_table *rs = calloc(1, sizeof(*rs));
+	struct xfrm *x = NULL;
+	int err;
+
+	*out = NULL;
+	if (!rs || !(rs->r = calloc(SAS_MAX, sizeof(*rs->r))) ||
+	    getifaddrs(&rs->ifa) < 0) {
+		err = -errno;
+		snprintf(why, wlen, "%s", strerror(errno));
+		sas_free(rs);
+		return err;
+	}
+	err = xfrm_open(&x, false, why, wlen);
+	if (!err)
+		err = xfrm_dump_sas(x, add_row, rs, why, wlen);
+	if (!err)
+		err = xfrm_dump_policies(x, count_policy, rs, why, wlen);
+	xfrm_close(x);
+	if (err) {
+		if (err == -E2BIG)
+			snprintf(why, wlen, "more SAs than sipsecctl lists");
+		sas_free(rs);
+		return err;
+	}
+	qsort(rs->r, rs->n, sizeof(*rs->r), by_peer);
+	*out = rs;
+	return 0;
 }
 
 int cmd_sas(const struct ctl_opts *o, int argc, char **argv)
@@ -203,11 +243,10 @@ int cmd_sas(const struct ctl_opts *o, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct rows rs = { 0 };
-	struct xfrm *x = NULL;
+	struct sas_table *rs;
 	bool json = o->json;
 	char why[256];
-	int opt, err, rc = 1;
+	int opt;
 
 	optind = 0; /* a fresh getopt scan: glibc resets on 0 */
 	while ((opt = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
@@ -221,32 +260,17 @@ int cmd_sas(const struct ctl_opts *o, int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	rs.r = calloc(SAS_MAX, sizeof(*rs.r));
-	if (!rs.r || getifaddrs(&rs.ifa) < 0) {
-		fprintf(stderr, "sipsecctl sas: %s\n", strerror(errno));
-		goto out;
+	if (sas_load(&rs, why, sizeof(why))) {
+		fprintf(stderr, "sipsecctl sas: %s\n", why);
+		return 1;
 	}
-	err = xfrm_open(&x, false, why, sizeof(why));
-	if (!err)
-		err = xfrm_dump_sas(x, add_row, &rs, why, sizeof(why));
-	if (!err)
-		err = xfrm_dump_policies(x, count_policy, &rs, why,
-					 sizeof(why));
-	if (err) {
-		fprintf(stderr, "sipsecctl sas: %s\n", err == -E2BIG ?
-			"more SAs than sipsecctl lists" : why);
-		goto out;
+	if (json) {
+		putchar('{');
+		sas_print_json(rs, stdout);
+		printf("}\n");
+	} else {
+		sas_print_text(rs, stdout);
 	}
-	qsort(rs.r, rs.n, sizeof(*rs.r), by_peer);
-	if (json)
-		print_json(&rs);
-	else
-		print_text(&rs);
-	rc = 0;
-out:
-	xfrm_close(x);
-	if (rs.ifa)
-		freeifaddrs(rs.ifa);
-	free(rs.r);
-	return rc;
+	sas_free(rs);
+	return 0;
 }

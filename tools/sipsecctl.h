@@ -28,6 +28,14 @@ int cmd_detach(const struct ctl_opts *o, int argc, char **argv);
 
 /* sas.c: sipsec's ESP SAs, read from the kernel */
 int cmd_sas(const struct ctl_opts *o, int argc, char **argv);
+struct sas_table;
+/** @brief sipsec's SAs (never keys) and policy count: 0, or -errno with
+ * why (no XFRM here, no privilege). */
+int sas_load(struct sas_table **out, char *why, size_t wlen);
+void sas_free(struct sas_table *t);
+void sas_print_text(const struct sas_table *t, FILE *f);
+/** @brief "sas":[...],"policies":N (members of an enclosing object). */
+void sas_print_json(const struct sas_table *t, FILE *f);
 
 /* sip_parse.c: the SIP parser on one message from stdin */
 int cmd_sip_parse(const struct ctl_opts *o, int argc, char **argv);

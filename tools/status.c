@@ -37,6 +37,11 @@ static void usage(FILE *f)
 "    session is held to resume it, whether resuming skips the agreement,\n"
 "    how often it did, age and time left. Keys are never shown.\n"
 "\n"
+"    Then sipsec's ESP SAs, read from the kernel as `sipsecctl sas` reads\n"
+"    them: per peer, direction, SPI, algorithm, lifetime left, packets,\n"
+"    bytes, replay drops and integrity failures (\"not read\" and the\n"
+"    reason where there is no XFRM or no privilege). Never a key.\n"
+"\n"
 "    With --json, one JSON object.\n");
 }
 
@@ -75,6 +80,9 @@ struct reply {
 	size_t n;
 	struct sipsec_ctl_cache cache[4096];
 	size_t n_cache;
+	/* ESP SAs, from the kernel (sas.c): NULL with the reason */
+	struct sas_table *sas;
+	char sas_why[160];
 };
 
 static const char *keying_str(unsigned k)
@@ -115,10 +123,37 @@ static void print_cache(const struct reply *r)
 	}
 }
 
+static void print_conns(const struct reply *r)
+{
+	const struct sipsec_ctl_conn *conns = r->conns;
+	size_t n = r->n;
+
+	printf("\n%-4s %-28s %-24s %-3s %-5s %-6s %-4s %-10s %-8s %-22s %-3s "
+	       "%-3s %10s %10s %6s  %s\n", "DIR", "PEER", "NAME", "OK", "MECH",
+	       "AGREE", "FLOW", "PATH",
+	       "TLS", "CIPHER", "KTX", "KRX", "IN", "OUT", "AGE", "WHY");
+	for (size_t i = 0; i < n; i++) {
+		const struct sipsec_ctl_conn *c = &conns[i];
+		char peer[64];
+
+		addr_str(&c->peer, peer, sizeof(peer));
+		printf("%-4s %-28s %-24s %-3s %-5s %-6s %-4s %-10s %-8s %-22s "
+		       "%-3s %-3s %10llu %10llu %5us  %s\n",
+		       c->outgoing ? "out" : "in", peer, c->peer_name,
+		       c->name_verified ? "yes" : "no", mech_str(c->mech),
+		       agreed_str(c->agreed), flow_str(c->flow),
+		       path_str(c->path), c->tls_version,
+		       c->cipher, c->ktls_tx ? "on" : "off",
+		       c->ktls_rx ? "on" : "off",
+		       (unsigned long long)c->bytes_in,
+		       (unsigned long long)c->bytes_out, c->age_s,
+		       c->path_reason);
+	}
+}
+
 static void print_text(const struct reply *r)
 {
 	const struct sipsec_ctl_status *st = &r->st;
-	const struct sipsec_ctl_conn *conns = r->conns;
 	size_t n = r->n;
 
 	printf("%s, pid %u, up %us, events: %s\n", st->software, st->pid,
@@ -143,30 +178,16 @@ static void print_text(const struct reply *r)
 	printf("cache       %zu next hop%s\n", r->n_cache,
 	       r->n_cache == 1 ? "" : "s");
 	print_cache(r);
-	if (!n)
-		return;
-	printf("\n%-4s %-28s %-24s %-3s %-5s %-6s %-4s %-10s %-8s %-22s %-3s "
-	       "%-3s %10s %10s %6s  %s\n", "DIR", "PEER", "NAME", "OK", "MECH",
-	       "AGREE", "FLOW", "PATH",
-	       "TLS", "CIPHER", "KTX", "KRX", "IN", "OUT", "AGE", "WHY");
-	for (size_t i = 0; i < n; i++) {
-		const struct sipsec_ctl_conn *c = &conns[i];
-		char peer[64];
-
-		addr_str(&c->peer, peer, sizeof(peer));
-		printf("%-4s %-28s %-24s %-3s %-5s %-6s %-4s %-10s %-8s %-22s "
-		       "%-3s %-3s %10llu %10llu %5us  %s\n",
-		       c->outgoing ? "out" : "in", peer, c->peer_name,
-		       c->name_verified ? "yes" : "no", mech_str(c->mech),
-		       agreed_str(c->agreed), flow_str(c->flow),
-		       path_str(c->path), c->tls_version,
-		       c->cipher, c->ktls_tx ? "on" : "off",
-		       c->ktls_rx ? "on" : "off",
-		       (unsigned long long)c->bytes_in,
-		       (unsigned long long)c->bytes_out, c->age_s,
-		       c->path_reason);
+	if (n)
+		print_conns(r);
+	if (r->sas) {
+		printf("\nESP SAs (from the kernel)\n");
+		sas_print_text(r->sas, stdout);
+	} else {
+		printf("\nESP SAs     not read: %s\n", r->sas_why);
 	}
 }
+
 
 static void print_json(const struct reply *r)
 {
@@ -251,7 +272,13 @@ static void print_json(const struct reply *r)
 		json_kv_u64(f, "expires_in_s", e->expires_in_s, false);
 		fputc('}', f);
 	}
-	fprintf(f, "]}\n");
+	fprintf(f, "],\"esp\":{");
+	if (r->sas) {
+		sas_print_json(r->sas, f);
+	} else {
+		json_kv_str(f, "error", r->sas_why, false);
+	}
+	fprintf(f, "}}\n");
 }
 
 /* Collects the STATUS reply: one status message, then connections and
@@ -324,9 +351,14 @@ int cmd_status(const struct ctl_opts *o, int argc, char **argv)
 		fprintf(stderr, "sipsecctl status: %s\n", strerror(-err));
 		return 1;
 	}
+	/* The SAs are the kernel's: read there, as `sipsecctl sas` does. */
+	if (sas_load(&r.sas, r.sas_why, sizeof(r.sas_why)))
+		r.sas = NULL;
 	if (o->json)
 		print_json(&r);
 	else
 		print_text(&r);
+	sas_free(r.sas);
+	r.sas = NULL;
 	return 0;
 }

@@ -122,6 +122,14 @@ for h in h1 h2; do
 	in_host "$h" "$ctl" sas | tee "$work/$h-sas.txt"
 	in_host "$h" "$ctl" --json sas >"$work/$h-sas.json"
 done
+in_host h1 "$ctl" --json status >"$work/h1-status.json"
+python3 - "$work/h1-status.json" <<'PY' || fail "sipsecctl status does not list the SAs"
+import json, sys
+sas = json.load(open(sys.argv[1]))["esp"]["sas"]
+assert len(sas) >= 2 and all("key" not in s for s in sas), sas
+print(f"  sipsecctl status lists {len(sas)} SAs: " +
+      ", ".join(f"{s['direction']} {s['spi']} {s['packets']} packets" for s in sas))
+PY
 python3 - "$work/h1-sas.json" "$work/h2-sas.json" <<'PY'
 import json, sys
 for path in sys.argv[1:]:
