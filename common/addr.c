@@ -252,3 +252,13 @@ void sipsec_sa_unmap(struct sockaddr_storage *ss)
 	memset(ss, 0, sizeof(*ss));
 	memcpy(ss, &in, sizeof(in));
 }
+
+bool sipsec_sa_same_ip(const struct sockaddr_storage *a,
+		       const struct sockaddr_storage *b)
+{
+	struct sockaddr_storage x = *a, y = *b;
+
+	sipsec_sa_set_port(&x, 0);
+	sipsec_sa_set_port(&y, 0);
+	return sipsec_sa_equal(&x, &y);
+}

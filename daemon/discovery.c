@@ -142,16 +142,6 @@ static int route_source(const struct sockaddr_storage *peer,
 	return err;
 }
 
-static bool same_ip(const struct sockaddr_storage *a,
-		    const struct sockaddr_storage *b)
-{
-	struct sockaddr_storage x = *a, y = *b;
-
-	sipsec_sa_set_port(&x, 0);
-	sipsec_sa_set_port(&y, 0);
-	return sipsec_sa_equal(&x, &y);
-}
-
 static void drop_disc(struct discovery *ds, struct disc *x)
 {
 	for (struct disc **pp = &ds->list; *pp; pp = &(*pp)->next) {
@@ -335,7 +325,8 @@ int discovery_start(struct daemon *d, const struct sockaddr_storage *peer,
 	if (!ds)
 		return -ENOTSUP;
 	for (x = ds->list; x; x = x->next)
-		if (x->initiator && !x->done && same_ip(&x->peer, peer))
+		if (x->initiator && !x->done &&
+		    sipsec_sa_same_ip(&x->peer, peer))
 			return 0; /* under way */
 	x = new_disc(ds);
 	if (!x)
@@ -487,7 +478,7 @@ static void respond(struct daemon *d, const struct sip_msg *m,
 		goto out;
 	}
 	for (x = ds->list; x; x = x->next) {
-		if (!x->initiator && same_ip(&x->peer, src) &&
+		if (!x->initiator && sipsec_sa_same_ip(&x->peer, src) &&
 		    !CRYPTO_memcmp(x->nonce_i, a.nonce, sizeof(a.nonce))) {
 			/* Our answer was lost: the same one again. */
 			send_to(d, src, x->answer, x->answer_len);
@@ -579,7 +570,8 @@ static void conclude(struct daemon *d, const struct sip_msg *m,
 		goto out;
 	}
 	for (x = ds->list; x; x = x->next)
-		if (x->initiator && !x->done && same_ip(&x->peer, src) &&
+		if (x->initiator && !x->done &&
+		    sipsec_sa_same_ip(&x->peer, src) &&
 		    a.has_reply_to &&
 		    !CRYPTO_memcmp(x->nonce_i, a.reply_to, sizeof(a.reply_to)))
 			break;

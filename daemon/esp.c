@@ -162,17 +162,10 @@ static uint16_t sip_port_of(const struct daemon *d,
 
 static bool keying_with(struct daemon *d, const struct sockaddr_storage *peer)
 {
-	struct sockaddr_storage a = *peer, b;
-
-	sipsec_sa_set_port(&a, 0);
-	for (struct conn *c = d->conns; c; c = c->next) {
-		if (c->flow != AGREE_FLOW_UDP || conn_is_up(c))
-			continue;
-		b = c->peer;
-		sipsec_sa_set_port(&b, 0);
-		if (sipsec_sa_equal(&a, &b))
+	for (struct conn *c = d->conns; c; c = c->next)
+		if (c->flow == AGREE_FLOW_UDP && !conn_is_up(c) &&
+		    sipsec_sa_same_ip(&c->peer, peer))
 			return true;
-	}
 	return false;
 }
 

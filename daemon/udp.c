@@ -87,16 +87,6 @@ static bool is_wildcard(const struct sockaddr_storage *ss)
 		&((const struct sockaddr_in6 *)ss)->sin6_addr);
 }
 
-static bool same_ip(const struct sockaddr_storage *a,
-		    const struct sockaddr_storage *b)
-{
-	struct sockaddr_storage x = *a, y = *b;
-
-	sipsec_sa_set_port(&x, 0);
-	sipsec_sa_set_port(&y, 0);
-	return sipsec_sa_equal(&x, &y);
-}
-
 static socklen_t sa_len(const struct sockaddr_storage *ss)
 {
 	return ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
@@ -112,7 +102,8 @@ static struct udp_ep *ep_find(struct daemon *d, int family, uint16_t port,
 		if (e->bound.ss_family != family ||
 		    sipsec_sa_port((struct sockaddr *)&e->bound) != port)
 			continue;
-		if (!addr || is_wildcard(&e->bound) || same_ip(&e->bound, addr))
+		if (!addr || is_wildcard(&e->bound) ||
+		    sipsec_sa_same_ip(&e->bound, addr))
 			return e;
 	}
 	return NULL;
@@ -229,7 +220,7 @@ static struct conn *chan_find(struct daemon *d,
 	struct conn *best = NULL;
 
 	for (struct conn *c = d->conns; c; c = c->next) {
-		if (!c->chan || !same_ip(&c->peer, peer))
+		if (!c->chan || !sipsec_sa_same_ip(&c->peer, peer))
 			continue;
 		if (c->chan->up)
 			return c;

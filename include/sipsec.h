@@ -58,6 +58,9 @@ bool sipsec_sa_equal(const struct sockaddr_storage *a,
 int sipsec_sa_ip(const struct sockaddr *sa, char *buf, size_t len);
 uint16_t sipsec_sa_port(const struct sockaddr *sa);
 void sipsec_sa_set_port(struct sockaddr_storage *ss, uint16_t port);
+/** @brief Same family and address, whatever the ports. */
+bool sipsec_sa_same_ip(const struct sockaddr_storage *a,
+		       const struct sockaddr_storage *b);
 /** @brief An IPv4-mapped IPv6 address becomes the IPv4 address. */
 void sipsec_sa_unmap(struct sockaddr_storage *ss);
 struct sipsec_ctl_addr;
