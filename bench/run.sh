@@ -121,6 +121,11 @@ bg_h h2 stunnel4 "$work/stunnel-h2.conf" >"$work/stunnel-h2.log" 2>&1
 bg_h h1 stunnel4 "$work/stunnel-h1.conf" >"$work/stunnel-h1.log" 2>&1
 bg_h h2 openssl s_server -quiet -accept 7444 -cert "$certs/h2.sipsec.test.pem" \
 	-key "$certs/h2.sipsec.test.key" -tls1_3 -naccept 1000000 >/dev/null 2>&1
+# The same with mutual certificates verified both ways, as sipsec does:
+# the like-for-like reference for sipsec's full connections.
+bg_h h2 openssl s_server -quiet -accept 7445 -cert "$certs/h2.sipsec.test.pem" \
+	-key "$certs/h2.sipsec.test.key" -CAfile "$certs/ca.pem" -Verify 1 \
+	-verify_return_error -tls1_3 -naccept 1000000 >/dev/null 2>&1
 sleep 1
 
 # contender -> how h1's program reaches the echo server
@@ -157,14 +162,18 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		[[ $c == sipsec ]] && rec "conn sipsec-full $(run_pp sipsec-full connect "$N_CONN" 1024)"
 	done
 	order=("${order[@]:1}" "${order[0]}") # rotate who goes first
-	st=$(in_h h1 timeout 20 openssl s_time -connect "$a2:7444" -new -time 3 \
-		-cert "$certs/h1.sipsec.test.pem" -key "$certs/h1.sipsec.test.key" 2>/dev/null |
-		sed -n 's/.*connections in .* \([0-9.]*\) connections\/user sec.*/\1/p; s/^\([0-9]*\) connections in \([0-9.]*\) real seconds.*/real \1 \2/p' | tail -1)
-	rec "stime openssl $st"
-	st=$(in_h h1 timeout 20 openssl s_time -connect "$a2:7444" -reuse -time 3 \
-		-cert "$certs/h1.sipsec.test.pem" -key "$certs/h1.sipsec.test.key" 2>/dev/null |
-		sed -n 's/^\([0-9]*\) connections in \([0-9.]*\) real seconds.*/real \1 \2/p' | tail -1)
-	rec "stime-reuse openssl $st"
+	# s_time: N handshakes in T seconds ("real N T"); server-auth only
+	# (port 7444), and mutual (7445), full and resumed.
+	stime() { # port -new|-reuse
+		in_h h1 timeout 20 openssl s_time -connect "$a2:$1" "$2" -time 3 \
+			-cert "$certs/h1.sipsec.test.pem" -key "$certs/h1.sipsec.test.key" \
+			-CAfile "$certs/ca.pem" 2>/dev/null |
+			sed -n 's/^\([0-9]*\) connections in \([0-9.]*\) real seconds.*/real \1 \2/p' | tail -1
+	}
+	rec "stime openssl $(stime 7444 -new)"
+	rec "stime-reuse openssl $(stime 7444 -reuse)"
+	rec "stime-mutual openssl $(stime 7445 -new)"
+	rec "stime-mutual-reuse openssl $(stime 7445 -reuse)"
 	rec "sipcheck shim $("$REPO/build/bench/sipcheck" 200000)"
 	rec "passthru plain $(in_h h1 "$PP" passthru 20000)"
 	rec "passthru shim $(in_h h1 env LD_PRELOAD="$SHIM" SIPSEC_SIP_PORTS=5060 "$PP" passthru 20000)"
