@@ -105,7 +105,7 @@ $(B)/%.o: %.c | $(BPF_SKEL)
 	$(call msg,CC,$<)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(if $(filter tests/%,$<),-Idaemon -Ishim -Itools) \
-		$(if $(filter bench/%,$<),-I$(B)/bench) -c -o $@ $<
+		$(if $(filter bench/%,$<),-I$(B)/bench -Itests) -c -o $@ $<
 
 $(B)/libcommon.a: $(COMMON_OBJ)
 	$(call msg,AR,$@)

@@ -36,22 +36,12 @@
 
 #include "sipsec_abi.h"
 #include "baseline.skel.h"
+#include "bpf_packets.h"
 #include "egress.skel.h"
 
 #define ROUNDS 7
 #define PASS TC_ACT_UNSPEC
 #define DROP TC_ACT_SHOT
-
-static const char invite[] =
-	"INVITE sip:bob@198.18.0.2:5060 SIP/2.0\r\n"
-	"Via: SIP/2.0/UDP 198.18.0.1:5060;branch=z9hG4bK-1\r\n"
-	"From: <sip:alice@198.18.0.1>;tag=1\r\nTo: <sip:bob@198.18.0.2>\r\n"
-	"Call-ID: 1@198.18.0.1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
-static const char middle[] = /* a later segment of the INVITE above */
-	"Call-ID: 1@198.18.0.1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
-static const unsigned char client_hello[] = {
-	0x16, 0x03, 0x01, 0x00, 0x2f, 0x01, 0x00, 0x00, 0x2b, 0x03, 0x03,
-};
 
 /* An Ethernet frame carrying IPv4 from 198.18.0.1 to 198.18.0.2. */
 struct frame {
