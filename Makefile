@@ -44,6 +44,8 @@ PKGS := libssl libcrypto liburing libbpf inih libmnl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS += $(PKG_CFLAGS) -I$(B)/bpf
+BPF_CFLAGS := -O2 -g -Wall -Werror -target bpf -D__TARGET_ARCH_x86 \
+	      -I/usr/include/x86_64-linux-gnu -Iinclude
 
 BPF_SRC := $(wildcard bpf/*.bpf.c)
 COMMON_SRC := $(wildcard common/*.c)
@@ -55,12 +57,14 @@ VMTEST_SRC := $(wildcard tests/vm/*.c)
 VMBPF_SRC := $(wildcard tests/vm/*.bpf.c)
 VMTEST_SRC := $(filter-out $(VMBPF_SRC),$(VMTEST_SRC))
 ITEST_SRC := $(wildcard tests/integration/*.c)
-BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BPF_SRC := $(wildcard bench/*.bpf.c)
+BENCH_SRC := $(filter-out $(BENCH_BPF_SRC),$(wildcard bench/*.c))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 BPF_OBJ := $(patsubst bpf/%.bpf.c,$(B)/bpf/%.bpf.o,$(BPF_SRC))
-BPF_SKEL := $(patsubst bpf/%.bpf.c,$(B)/bpf/%.skel.h,$(BPF_SRC))
+BPF_SKEL := $(patsubst bpf/%.bpf.c,$(B)/bpf/%.skel.h,$(BPF_SRC)) \
+	    $(patsubst bench/%.bpf.c,$(B)/bench/%.skel.h,$(BENCH_BPF_SRC))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
 DAEMON_OBJ := $(call obj,$(DAEMON_SRC))
 DAEMON_LIB_OBJ := $(filter-out $(B)/daemon/main.o,$(DAEMON_OBJ))
@@ -81,21 +85,27 @@ VMTESTS := $(patsubst tests/vm/%.c,$(B)/tests/vm/%,$(VMTEST_SRC)) \
 all: $(BPF_SKEL) $(SIPSECD) $(SIPSECCTL) $(SHIM) $(TESTS) $(ITESTS) $(VMTESTS) $(BENCHES)
 
 # BPF programs (bpf/X.bpf.c) -> object -> libbpf skeleton (X.skel.h), which
-# user space includes; the ABI they share is include/sipsec_abi.h.
+# user space includes; the ABI they share is include/sipsec_abi.h. The
+# benchmarks' own programs (bench/X.bpf.c) are built the same way.
 $(B)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard include/sipsec_abi.h)
 	$(call msg,BPF,$<)
 	@mkdir -p $(@D)
-	$(Q)$(CLANG) -O2 -g -Wall -Werror -target bpf -D__TARGET_ARCH_x86 \
-		-I/usr/include/x86_64-linux-gnu -Iinclude -c -o $@ $<
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c -o $@ $<
 
-$(B)/bpf/%.skel.h: $(B)/bpf/%.bpf.o
+$(B)/bench/%.bpf.o: bench/%.bpf.c
+	$(call msg,BPF,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c -o $@ $<
+
+$(B)/%.skel.h: $(B)/%.bpf.o
 	$(call msg,SKEL,$@)
-	$(Q)bpftool gen skeleton $< name $(subst -,_,$*) > $@
+	$(Q)bpftool gen skeleton $< name $(subst -,_,$(notdir $*)) > $@
 
 $(B)/%.o: %.c | $(BPF_SKEL)
 	$(call msg,CC,$<)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(if $(filter tests/%,$<),-Idaemon -Ishim -Itools) -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) $(if $(filter tests/%,$<),-Idaemon -Ishim -Itools) \
+		$(if $(filter bench/%,$<),-I$(B)/bench -Itests) -c -o $@ $<
 
 $(B)/libcommon.a: $(COMMON_OBJ)
 	$(call msg,AR,$@)
@@ -135,7 +145,7 @@ fuzz: $(FUZZERS)
 
 $(B)/bench/%: $(B)/bench/%.o $(B)/libcommon.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lpthread
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 $(B)/tests/integration/%: $(B)/tests/integration/%.o
 	$(call msg,LD,$@)
@@ -153,8 +163,7 @@ $(B)/tests/vm/%: $(B)/tests/vm/%.o
 $(B)/tests/vm/%.bpf.o: tests/vm/%.bpf.c
 	$(call msg,BPF,$<)
 	@mkdir -p $(@D)
-	$(Q)$(CLANG) -O2 -g -Wall -Werror -target bpf -D__TARGET_ARCH_x86 \
-		-I/usr/include/x86_64-linux-gnu -Iinclude -c -o $@ $<
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c -o $@ $<
 
 deps:
 	$(Q)scripts/deps.sh test

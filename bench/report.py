@@ -2,12 +2,13 @@
 """Turns bench/run.sh's raw lines into bench/results/latest.md (medians,
 ratios, the issue's targets) and PNG charts drawn by gnuplot.
 
-    report.py RAW OUT STAMP COMMIT KERNEL MACHINE ROUNDS
+    report.py RAW OUT STAMP COMMIT KERNEL MACHINE ROUNDS [BPFCOST_MD]
     report.py --sipp-only RAW OUT
 
 The second form renders only bench/sipp.sh's section and puts it into the
 existing OUT/latest.md in place of the previous one, leaving the sections
-of other runs as they are."""
+of other runs as they are. BPFCOST_MD is bench/bpfcost.c's section, put in
+as it is."""
 import os
 import re
 import shutil
@@ -29,12 +30,12 @@ if sys.argv[1] == "--sipp-only":
                     md, count=1, flags=re.S | re.M)
     else:
         md = md.replace("## Not yet measured here", section + "\n## Not yet measured here")
-    md = md.replace("- SIPp calls per second with CPU time, UDP, the eBPF program's cost;",
-                    "- the eBPF program's cost on its own;")
+    md = md.replace("- SIPp calls per second with CPU time, UDP, the eBPF program's cost;\n", "")
     open(path, "w").write(md)
     sys.exit(0)
 
 raw, out, stamp, commit, kernel, machine, rounds = sys.argv[1:8]
+bpfcost_md = sys.argv[8] if len(sys.argv) > 8 else None
 vals = defaultdict(list)  # (kind, contender, key) -> [values]
 rss = []
 raw_lines = open(raw).read().splitlines()
@@ -142,12 +143,14 @@ L.append("\n## Reading SIP in the shim (bench/sipcheck.c)\n")
 L.append(f"Per 1 KB INVITE (best of 5 runs of 200,000): parsing the whole message "
          f"{fmt(sp)} ns; the identity cross-check of a sent request "
          f"(framing, Request-URI host, name match) {fmt(sc)} ns.")
+if bpfcost_md and os.path.getsize(bpfcost_md):
+    L.append("")
+    L.append(open(bpfcost_md).read().rstrip("\n"))
 if any(x.startswith("sipp ") for x in raw_lines):
     L.append("")
     L.append(sipp_section(raw_lines, alone=False))
 L.append("\n## Not yet measured here\n")
 L.append("- the kernel path (kTLS), which needs the VM's kernel;")
-L.append("- the eBPF program's cost on its own;")
 if not any(x.startswith("sipp ") for x in raw_lines):
     L.append("- SIPp calls per second (bench/sipp.sh was left out of this run);")
 L.append("  these arrive with their issues.")

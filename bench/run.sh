@@ -15,8 +15,9 @@
 # `openssl s_server` on the same hosts. Memory: daemon RSS per held
 # connection (1k, and 10k unless --quick) for sipsec and for stunnel.
 # The shim's cost on calls it passes through: socket/connect/close to a
-# non-SIP port with and without LD_PRELOAD. SIPp calls per second over TCP
-# and UDP with CPU time, sipsec against plaintext: bench/sipp.sh.
+# non-SIP port with and without LD_PRELOAD. The eBPF program's cost per
+# packet, net of the test harness: bench/bpfcost.c. SIPp calls per second
+# over TCP and UDP with CPU time, sipsec against plaintext: bench/sipp.sh.
 #
 #   --sipp-only   run only bench/sipp.sh and put its section into the
 #                 existing latest.md (the other sections stay as they were)
@@ -40,7 +41,7 @@ while (($#)); do
 	--quick) QUICK=1; ROUNDS=3; shift ;;
 	--sipp-only) SIPP_ONLY=1; shift ;;
 	--no-sipp) SIPP=0; shift ;;
-	-h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -179,6 +180,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	rec "passthru shim $(in_h h1 env LD_PRELOAD="$SHIM" SIPSEC_SIP_PORTS=5060 "$PP" passthru 20000)"
 done
 
+# The eBPF program on its own: BPF_PROG_TEST_RUN on this host, best of
+# its own runs (bench/bpfcost.c prints its markdown section).
+"$REPO/build/bench/bpfcost" >"$work/bpfcost.md"
+
 # Memory: connections held open through each contender; RSS of the
 # processes carrying them (both daemons / both stunnels), per connection.
 rss_of() { # pid... -> total kB
@@ -223,5 +228,5 @@ commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 stamp=$(date -u +%Y-%m-%dT%H%MZ)
 python3 "$REPO/bench/report.py" "$results" "$OUT" "$stamp" "$commit" \
 	"$(uname -r)" "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)" \
-	"$ROUNDS"
+	"$ROUNDS" "$work/bpfcost.md"
 cat "$OUT/latest.md"
