@@ -4,10 +4,12 @@ ratios, the issue's targets) and PNG charts drawn by gnuplot.
 
     report.py RAW OUT STAMP COMMIT KERNEL MACHINE ROUNDS [BPFCOST_MD]
     report.py --sipp-only RAW OUT
+    report.py --vm-only SECTION_MD OUT
 
 The second form renders only bench/sipp.sh's section and puts it into the
 existing OUT/latest.md in place of the previous one, leaving the sections
-of other runs as they are. BPFCOST_MD is bench/bpfcost.c's section, put in
+of other runs as they are; the third does the same with the section
+bench/vm-pingpong.sh wrote (the kernel path, measured in the VM). BPFCOST_MD is bench/bpfcost.c's section, put in
 as it is."""
 import os
 import re
@@ -19,19 +21,39 @@ from collections import defaultdict
 
 from report_sipp import sipp_section
 
-if sys.argv[1] == "--sipp-only":
-    raw, out = sys.argv[2:4]
+def put_section(out, head, section, measured):
+    """Puts section into OUT/latest.md in place of the one under head (up
+    to the next heading), else before "Not yet measured here", and drops
+    that list's line naming what is now measured (the list goes when it
+    is empty)."""
     path = os.path.join(out, "latest.md")
-    section = sipp_section(open(raw).read().splitlines(), alone=True)
     md = open(path).read()
-    head = "## SIPp calls"
-    if head in md:  # replace the old section, up to the next heading
-        md = re.sub(r"## SIPp calls.*?(?=^## )", lambda _: section + "\n",
+    if head in md:
+        md = re.sub(re.escape(head) + r".*?(?=^## |\Z)", lambda _: section + "\n",
                     md, count=1, flags=re.S | re.M)
     else:
         md = md.replace("## Not yet measured here", section + "\n## Not yet measured here")
-    md = md.replace("- SIPp calls per second with CPU time, UDP, the eBPF program's cost;\n", "")
-    open(path, "w").write(md)
+    lines = [x for x in md.splitlines(True) if not (x.startswith("- ") and measured in x)]
+    if "## Not yet measured here\n" in lines:
+        i = lines.index("## Not yet measured here\n")
+        j = i + 1
+        while j < len(lines) and (lines[j] == "\n" or lines[j].startswith(("- ", "  "))):
+            j += 1
+        if not any(x.startswith("- ") for x in lines[i:j]):
+            del lines[i:j]
+    open(path, "w").write("".join(lines))
+
+
+if sys.argv[1] == "--sipp-only":
+    raw, out = sys.argv[2:4]
+    put_section(out, "## SIPp calls",
+                sipp_section(open(raw).read().splitlines(), alone=True),
+                "SIPp calls per second")
+    sys.exit(0)
+if sys.argv[1] == "--vm-only":
+    section_md, out = sys.argv[2:4]
+    put_section(out, "## The kernel path (kTLS)", open(section_md).read().rstrip("\n") + "\n",
+                "the kernel path (kTLS)")
     sys.exit(0)
 
 raw, out, stamp, commit, kernel, machine, rounds = sys.argv[1:8]
@@ -150,10 +172,10 @@ if any(x.startswith("sipp ") for x in raw_lines):
     L.append("")
     L.append(sipp_section(raw_lines, alone=False))
 L.append("\n## Not yet measured here\n")
-L.append("- the kernel path (kTLS), which needs the VM's kernel;")
+L.append("- the kernel path (kTLS), which needs the VM's kernel: bench/vm-pingpong.sh, "
+         "which `make bench` runs next and which puts its section here;")
 if not any(x.startswith("sipp ") for x in raw_lines):
-    L.append("- SIPp calls per second (bench/sipp.sh was left out of this run);")
-L.append("  these arrive with their issues.")
+    L.append("- SIPp calls per second (bench/sipp.sh was left out of this run).")
 L.append("\n![messages per second](msgs.png)\n![latency](latency.png)\n")
 
 os.makedirs(out, exist_ok=True)
