@@ -323,10 +323,11 @@ static void on_accept(struct loop *l, int fd, uint32_t revents, void *arg)
 	int cfd;
 
 	(void)revents;
-	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	cfd = loop_accept(l, fd, NULL, NULL, "control");
 	if (cfd < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			log_warn("control: accept");
+		if (cfd != -EAGAIN && cfd != -EINTR && cfd != -EMFILE &&
+		    cfd != -ENFILE)
+			log_warnx("control: accept: %s", strerror(-cfd));
 		return;
 	}
 	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {

@@ -107,9 +107,8 @@ static void on_tls_accept(struct loop *lp, int fd, uint32_t ev, void *arg)
 	SSL_CTX *ctx;
 	int s, one = 1, kernel;
 
-	(void)lp;
 	(void)ev;
-	s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	s = loop_accept(lp, fd, NULL, NULL, "TLS listener");
 	if (s < 0)
 		return;
 	/* One per wake-up: the level-triggered loop calls again while more

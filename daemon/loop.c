@@ -15,19 +15,26 @@
  * A watch is identified by fd and a generation number; completions of a
  * removed watch (its poll was cancelled, or a new watch reuses the fd)
  * carry an old generation and are ignored.
+ *
+ * Listeners accept through loop_accept(), which keeps one descriptor in
+ * reserve so that running out of them sheds connections instead of
+ * spinning (level-triggered readiness on a backlog it cannot drain).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "sipsecd.h"
 
 #define RING_ENTRIES 256
+#define SHED_LOG_MS 10000 /* one line per this long while shedding */
 
 struct watch {
 	loop_cb cb;
@@ -48,6 +55,9 @@ struct loop {
 	uint32_t *pgen; /* generation of each pfd entry when it was built */
 	size_t npfd;
 	bool dirty;
+	/* loop_accept() */
+	int spare; /* closed to make room for one accept, then reopened */
+	uint64_t shed, shed_logged, shed_log_ms;
 };
 
 static uint64_t udata(int fd, uint32_t gen)
@@ -95,6 +105,7 @@ int loop_new(struct loop **out, enum uring_mode mode)
 
 	if (!l)
 		return -ENOMEM;
+	l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (mode != URING_OFF) {
 		err = io_uring_queue_init(RING_ENTRIES, &l->ring, 0);
 		if (err == 0)
@@ -113,6 +124,8 @@ void loop_free(struct loop *l)
 		return;
 	if (l->uring)
 		io_uring_queue_exit(&l->ring);
+	if (l->spare >= 0)
+		close(l->spare);
 	free(l->w);
 	free(l->pfd);
 	free(l->pgen);
@@ -304,6 +317,45 @@ int loop_run(struct loop *l)
 {
 	l->stop = false;
 	return l->uring ? run_uring(l) : run_poll(l);
+}
+
+static void shed_log(struct loop *l, const char *what, int err)
+{
+	uint64_t now = now_ms();
+	struct rlimit rl = { 0, 0 };
+
+	l->shed++;
+	if (now < l->shed_log_ms)
+		return;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	log_warnx("%s: connection refused and closed: %s (open-file limit "
+		  "%llu; a user-space connection takes 2, a pending one 2 or "
+		  "3); %llu refused so far",
+		  what, strerror(-err), (unsigned long long)rl.rlim_cur,
+		  (unsigned long long)l->shed);
+	l->shed_log_ms = now + SHED_LOG_MS;
+}
+
+int loop_accept(struct loop *l, int fd, struct sockaddr *sa, socklen_t *len,
+		const char *what)
+{
+	int s = accept4(fd, sa, len, SOCK_NONBLOCK | SOCK_CLOEXEC), err;
+
+	if (s >= 0)
+		return s;
+	err = -errno;
+	if ((err != -EMFILE && err != -ENFILE) || l->spare < 0)
+		return err;
+	close(l->spare);
+	s = accept4(fd, sa, len, SOCK_CLOEXEC);
+	if (s >= 0) {
+		close(s);
+		shed_log(l, what, err);
+	} else {
+		err = -errno; /* nothing waited after all */
+	}
+	l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return err;
 }
 
 int loop_listen(struct loop *l, int type, const struct sockaddr *sa,

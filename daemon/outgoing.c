@@ -25,6 +25,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <openssl/ssl.h>
 
@@ -66,8 +67,16 @@ static int start_tls(struct conn *c, const struct policy *eff, char *why,
 		c->tls_fd = socket(c->peer.ss_family,
 				   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->tls_fd < 0) {
-		snprintf(why, wlen, "socket: %s", strerror(errno));
-		return -errno;
+		int err = errno;
+		struct rlimit rl = { 0, 0 };
+
+		if (err == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0)
+			snprintf(why, wlen, "socket: %s (open-file limit %llu; "
+				 "a user-space connection takes 2)",
+				 strerror(err), (unsigned long long)rl.rlim_cur);
+		else
+			snprintf(why, wlen, "socket: %s", strerror(err));
+		return -err;
 	}
 	setsockopt(c->tls_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->ssl = tls_client_new(ctx, c->tls_fd, eff,

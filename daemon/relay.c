@@ -37,32 +37,50 @@ struct pairing {
 
 static struct pairing *pairings;
 
+/* The pairing waiting for the program's end from ss, unlinked. */
+static struct pairing *pairing_take(const struct sockaddr_storage *ss)
+{
+	struct pairing **pp, *p;
+
+	for (pp = &pairings; (p = *pp); pp = &p->next)
+		if (sipsec_sa_equal(&p->addr, ss)) {
+			*pp = p->next;
+			return p;
+		}
+	return NULL;
+}
+
 static void on_accept(struct loop *l, int fd, uint32_t ev, void *arg)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	struct pairing **pp, *p;
+	struct pairing *p;
+	char a[64];
 	int s, one = 1;
 
-	(void)l;
 	(void)ev;
 	(void)arg;
-	s = accept4(fd, (struct sockaddr *)&ss, &len,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+	s = loop_accept(l, fd, (struct sockaddr *)&ss, &len, "relay");
+	if (s == -EMFILE || s == -ENFILE) {
+		/* Shed: the program's end is closed; so is what waited
+		 * for it, at once rather than at its time-out. */
+		p = pairing_take(&ss);
+		if (p) {
+			conn_close(p->c, "no descriptor left for the "
+					 "program's end (open-file limit)");
+			free(p);
+		}
+		return;
+	}
 	if (s < 0)
 		return;
-	for (pp = &pairings; (p = *pp); pp = &p->next)
-		if (sipsec_sa_equal(&p->addr, &ss))
-			break;
+	p = pairing_take(&ss);
 	if (!p) {
-		char a[64];
-
 		log_warnx("relay: unexpected connection from %s closed",
 			  sipsec_sa_format((struct sockaddr *)&ss, a, sizeof(a)));
 		close(s);
 		return;
 	}
-	*pp = p->next;
 	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	p->c->plain_fd = s;
 	conn_run(p->c);

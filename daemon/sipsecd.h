@@ -212,6 +212,13 @@ int loop_del(struct loop *l, int fd);
  * -errno. */
 int loop_listen(struct loop *l, int type, const struct sockaddr *sa,
 		socklen_t len, int backlog, loop_cb cb, void *arg);
+/** @brief accept4(SOCK_NONBLOCK | SOCK_CLOEXEC) on listener fd: the new
+ * descriptor, or -errno. Out of descriptors, it takes the waiting
+ * connection with a spare one and closes it (its peer's address in *sa)
+ * and returns -EMFILE or -ENFILE, logging for what, so that a backlog the
+ * daemon cannot serve drains instead of waking the loop again and again. */
+int loop_accept(struct loop *l, int fd, struct sockaddr *sa, socklen_t *len,
+		const char *what);
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);
 

@@ -2,8 +2,13 @@
 /* The event loop: both backends deliver the same callbacks. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "sipsecd.h"
@@ -107,4 +112,66 @@ ParameterizedTest(enum uring_mode *mode, loop, a_removed_watch_never_fires)
 	close(a[1]);
 	close(b[0]);
 	close(b[1]);
+}
+
+/* Out of descriptors, a listener's waiting connection is shed: taken with
+ * the loop's spare descriptor and closed, so the backlog drains (the loop
+ * would otherwise be woken for it again and again) and the peer learns at
+ * once. With a descriptor free again, accepting works as before. */
+Test(loop, accept_sheds_a_connection_when_out_of_descriptors)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_storage from;
+	socklen_t len = sizeof(sa), flen = sizeof(from);
+	struct rlimit rl;
+	struct loop *l;
+	int lfd, c1, c2, s, filler[64], n = 0;
+	char b;
+
+	cr_assert_eq(loop_new(&l, URING_OFF), 0);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	cr_assert(lfd >= 0);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, len), 0);
+	cr_assert_eq(listen(lfd, 8), 0);
+	cr_assert_eq(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+	c1 = socket(AF_INET, SOCK_STREAM, 0);
+	c2 = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(connect(c1, (struct sockaddr *)&sa, len), 0);
+	/* Every descriptor below the limit in use. */
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = (rlim_t)c2 + 8;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	while ((filler[n] = dup(0)) >= 0)
+		cr_assert(++n < 64);
+	cr_assert_eq(errno, EMFILE);
+
+	s = loop_accept(l, lfd, (struct sockaddr *)&from, &flen, "test");
+	cr_assert_eq(s, -EMFILE);
+	cr_assert_eq(((struct sockaddr_in *)&from)->sin_family, AF_INET,
+		     "the shed connection's address is reported");
+	/* Its peer sees the end; nothing waits any more. */
+	cr_assert_eq(read(c1, &b, 1), 0);
+	cr_assert_eq(loop_accept(l, lfd, NULL, NULL, "test"), -EAGAIN);
+
+	/* The spare is back: the next shortage sheds again. */
+	cr_assert_eq(connect(c2, (struct sockaddr *)&sa, len), 0);
+	cr_assert_eq(loop_accept(l, lfd, NULL, NULL, "test"), -EMFILE);
+	cr_assert_eq(read(c2, &b, 1), 0);
+
+	/* A descriptor free: a connection is accepted as usual. */
+	close(filler[--n]);
+	close(c1);
+	c1 = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert(c1 >= 0);
+	cr_assert_eq(connect(c1, (struct sockaddr *)&sa, len), 0);
+	s = loop_accept(l, lfd, NULL, NULL, "test");
+	cr_assert(s >= 0, "accept: %s", strerror(-s));
+	close(s);
+	while (n)
+		close(filler[--n]);
+	close(c1);
+	close(c2);
+	close(lfd);
+	loop_free(l);
 }
