@@ -156,6 +156,18 @@ for who, k, held, b, a in rss:
              f"| {k} | {held} | {b} | {a} | {fmt(per / 1024 if per else None, ' KB')} |")
 L.append("\nTarget: <= 40 KB per user-space connection (the figure covers both "
          "daemons, i.e. both ends of each connection).")
+limit = med("holdlimit", "sipsec", "limit")
+if any(who == "sipsec" and held < k for who, k, held, _, _ in rss):
+    if limit:
+        L.append(f"\nsipsec held fewer than asked because a daemon reached its open-file "
+                 f"limit ({limit:,.0f}): a user-space connection takes two descriptors "
+                 "(the TLS socket and the relay's end of the program's socket); the daemon "
+                 "raises its soft limit to the hard one at start, refuses what does not fit "
+                 "and logs it (`open-file limit` in its log). stunnel's shortfall has the "
+                 "same cause.")
+    else:
+        L.append("\nsipsec held fewer than asked, and its daemons logged no open-file "
+                 "limit: see the holder's output (`pingpong hold`).")
 pt, ps = med("passthru", "plain", "ns_per_iter"), med("passthru", "shim", "ns_per_iter")
 L.append("\n## The shim on calls it passes through\n")
 L.append(f"socket() + connect() to a closed non-SIP port + close(): {fmt(pt)} ns "

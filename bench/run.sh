@@ -27,6 +27,8 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.bash
+. "$REPO/bench/lib.bash"
 LAB_SH=$REPO/scripts/lab.sh
 PP=$REPO/build/bench/pingpong
 SHIM=$REPO/build/libsipsec.so
@@ -186,39 +188,23 @@ done
 
 # Memory: connections held open through each contender; RSS of the
 # processes carrying them (both daemons / both stunnels), per connection.
-rss_of() { # pid... -> total kB
-	local t=0 p
-	for p in "$@"; do
-		t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
-	done
-	echo "$t"
-}
 daemon_pids() { cat "$(lab dir)"/h1.pid "$(lab dir)"/h2.pid 2>/dev/null | awk '{print $1}'; }
 stunnel_pids() { pgrep -f "stunnel4 $work/stunnel-h" | tr '\n' ' '; }
 hold_sizes=(1000)
 ((QUICK)) || hold_sizes+=(10000)
 for c in sipsec stunnel; do
 	for k in "${hold_sizes[@]}"; do
-		# shellcheck disable=SC2046
-		if [[ $c == sipsec ]]; then before=$(rss_of $(daemon_pids)); else before=$(rss_of $(stunnel_pids)); fi
-		fifo=$work/hold.fifo
-		rm -f "$fifo"; mkfifo "$fifo"
+		if [[ $c == sipsec ]]; then pids=$(daemon_pids); else pids=$(stunnel_pids); fi
 		read -r -a t <<<"$(target "$c")"
 		pre=(); [[ $c == sipsec ]] && pre=(env LD_PRELOAD="$SHIM")
-		"$LAB_SH" --lab "$lab" exec h1 -- bash -c "ulimit -n 65536; exec ${pre[*]} $PP hold ${t[*]} $k" \
-			<"$fifo" >"$work/hold.out" 2>&1 &
-		holder=$!
-		exec 9>"$fifo"
-		for _ in $(seq 600); do grep -q held= "$work/hold.out" 2>/dev/null && break; sleep 0.5; done
-		held=$(sed -n 's/held=//p' "$work/hold.out")
-		# shellcheck disable=SC2046
-		if [[ $c == sipsec ]]; then after=$(rss_of $(daemon_pids)); else after=$(rss_of $(stunnel_pids)); fi
-		rec "rss $c $k held=${held:-0} before_kb=$before after_kb=$after"
-		exec 9>&-
-		wait "$holder" || true
+		rec "rss $c $k $(hold_rss "$work" "$pids" "$LAB_SH" --lab "$lab" exec h1 -- \
+			bash -c "ulimit -n \$(ulimit -Hn); exec ${pre[*]} $PP hold ${t[*]} $k")"
 		sleep 2
 	done
 done
+# What stopped a hold short of its count, in the daemons' words.
+grep -h 'open-file limit' "$(lab dir)"/h[12].log | tail -n 2 >"$work/hold-limit.txt" || true
+rec "holdlimit sipsec $(sed -n 's/.*(open-file limit \([0-9]*\);.*/limit=\1/p' "$work/hold-limit.txt" | tail -n 1)"
 
 # SIPp calls, on a lab of its own (the daemons there check identities).
 ((SIPP)) && SIPSEC_BENCH_LAB=$lab "$REPO/bench/sipp.sh" "${sipp_args[@]}" "$results"

@@ -8,7 +8,11 @@
 # the table into bench/results/latest.md (bench/report.py --vm-only), in
 # place of an earlier one.
 #
-#   bench/vm-pingpong.sh [--rounds R] [--count N]
+#   bench/vm-pingpong.sh [--rounds R] [--count N] [--hold "K..."]
+#
+# Then the daemons' memory: K connections held open (default 1000 and
+# 10000) on the kernel path, and 1000 on the user-space path, with the
+# resident set of both daemons before and while they are held.
 #
 # Under TCG every instruction is emulated, the crypto's too: absolute
 # figures are far below a real machine's; only the ratios mean something.
@@ -17,10 +21,12 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=3
 COUNT=1000
+HOLD="1000 10000"
 while (($#)); do
 	case $1 in
 	--rounds) ROUNDS=$2; shift 2 ;;
 	--count) COUNT=$2; shift 2 ;;
+	--hold) HOLD=$2; shift 2 ;;
 	-h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "vm-pingpong: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -29,8 +35,9 @@ if [[ ${SIPSEC_VM:-} != 1 ]]; then
 	OUT=${SIPSEC_BENCH_OUT:-$REPO/bench/results}
 	log=$(mktemp "${TMPDIR:-/tmp}/vm-pingpong.XXXXXX")
 	trap 'rm -f "$log" "$log.md"' EXIT
-	"$REPO/scripts/vmtest.sh" --timeout 900 -- \
-		"$REPO/bench/vm-pingpong.sh" --rounds "$ROUNDS" --count "$COUNT" | tee "$log"
+	"$REPO/scripts/vmtest.sh" --timeout 1800 -- \
+		"$REPO/bench/vm-pingpong.sh" --rounds "$ROUNDS" --count "$COUNT" \
+		--hold "$HOLD" | tee "$log"
 	sed -n '/^<<<vm-pingpong/,/^>>>vm-pingpong/p' "$log" | tr -d '\r' | sed '1d;$d' >"$log.md"
 	[[ -s $log.md ]] || { echo "vm-pingpong: no table in the VM's output" >&2; exit 1; }
 	[[ -f $OUT/latest.md ]] || { echo "vm-pingpong: no $OUT/latest.md to put the table in (bench/run.sh first)" >&2; exit 1; }
@@ -38,6 +45,8 @@ if [[ ${SIPSEC_VM:-} != 1 ]]; then
 	exit 0
 fi
 
+# shellcheck source=bench/lib.bash
+. "$REPO/bench/lib.bash"
 LAB_SH=$REPO/scripts/lab.sh
 PP=$REPO/build/bench/pingpong
 SHIM=$REPO/build/libsipsec.so
@@ -104,14 +113,37 @@ grep -q 'user-space relay' "$dir/h3.log" ||
 	{ echo "vm-pingpong: h3 -> h4 was not on the user-space path" >&2; exit 1; }
 suite=$(grep -o 'verified, [^,]*' "$dir/h1.log" | head -n 1 | cut -d' ' -f2-)
 
+# Memory per held connection, per data path: both daemons' resident set;
+# on the kernel path, how many of the connections the log shows handed
+# to the kernel.
+pid_of() { awk '{print $1}' "$dir/$1.pid"; }
+hold() { # path client-host server-host server-addr K
+	local before after
+	before=$(grep -c 'kernel TLS (TX on, RX on)' "$dir/$2.log" || true)
+	echo "rss $1 $5 $(hold_rss "$work" "$(pid_of "$2") $(pid_of "$3")" \
+		"$LAB_SH" --lab "$lab" exec "$2" -- bash -c \
+		"ulimit -n 65536; exec env LD_PRELOAD=$SHIM $PP hold $4 5060 $5") \
+		kernel_conns=$(($(grep -c 'kernel TLS (TX on, RX on)' "$dir/$2.log" || true) - before))" \
+		>>"$work/results"
+	sleep 2
+}
+for k in $HOLD; do
+	hold kernel h1 h2 "$a2" "$k"
+done
+hold user h3 h4 "$a4" 1000
+
 commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 echo "<<<vm-pingpong"
 python3 - "$work/results" "$ROUNDS" "$COUNT" "$(uname -r)" "$suite" "$commit" <<'PY'
 import statistics, sys, time
 path, rounds, count, kver, suite, commit = sys.argv[1:]
-res = {}
+res, rss = {}, []
 for line in open(path):
     name, *kv = line.split()
+    if name == "rss":
+        d = dict(x.split("=") for x in kv[2:])
+        rss.append((kv[0], int(kv[1]), {k: int(v) for k, v in d.items()}))
+        continue
     d = dict(x.split("=") for x in kv)
     res.setdefault(name, []).append((float(d["msgs_per_s"]), float(d["p99_us"])))
 med = {k: (statistics.median(r for r, _ in v), statistics.median(p for _, p in v))
@@ -142,5 +174,18 @@ print("- What distorts it: qemu TCG translates every guest instruction, "
       "below what a machine with native crypto gives. The user-space path "
       "pays the same emulated crypto plus the relay's two extra socket hops "
       "and wake-ups, which is what the kernel path removes.")
+print("\n### Memory per connection, per data path (in the VM)\n")
+print("| data path | connections | held | handed to the kernel | RSS before kB | RSS after kB | per connection |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for path_, k, d in rss:
+    per = (d["after_kb"] - d["before_kb"]) / d["held"] if d["held"] else None
+    label = "kernel (kTLS)" if path_ == "kernel" else "user-space relay"
+    kc = d["kernel_conns"] if path_ == "kernel" else "-"
+    print(f"| {label} | {k:,} | {d['held']:,} | {kc} | {d['before_kb']:,} | "
+          f"{d['after_kb']:,} | {'-' if per is None else f'{per:.2f} KB'} |")
+print("\nBoth daemons (both ends of each connection). Target: <= 2 KB per "
+      "kernel-path connection: after the hand-over a daemon keeps only a "
+      "record for `sipsecctl status`; the socket, its TLS state and its "
+      "buffers are the kernel's (not in the daemons' RSS).")
 PY
 echo ">>>vm-pingpong"

@@ -1,0 +1,40 @@
+# Shared by bench/run.sh and bench/vm-pingpong.sh: sourced, never run.
+# shellcheck shell=bash
+
+# rss_kb PID... -> the processes' total resident set, kB (a gone one: 0)
+rss_kb() {
+	local t=0 p
+	for p in "$@"; do
+		t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+
+# hold_rss WORK "PID..." COMMAND... -> "held=N before_kb=B after_kb=A"
+# Connections held open, and the resident set of the processes that carry
+# them (PIDs) before and while they are held. COMMAND is a
+# `pingpong hold ADDR PORT N` (through lab.sh exec): it prints held=N once
+# its connections are up and holds them until its stdin closes.
+hold_rss() {
+	local work=$1 pids=$2 fifo before after held holder
+	shift 2
+	# shellcheck disable=SC2086 # a list of PIDs
+	before=$(rss_kb $pids)
+	fifo=$work/hold.fifo
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	"$@" <"$fifo" >"$work/hold.out" 2>&1 &
+	holder=$!
+	exec 9>"$fifo"
+	for _ in $(seq 1200); do
+		grep -q held= "$work/hold.out" 2>/dev/null && break
+		kill -0 "$holder" 2>/dev/null || break
+		sleep 0.5
+	done
+	held=$(sed -n 's/held=//p' "$work/hold.out")
+	# shellcheck disable=SC2086
+	after=$(rss_kb $pids)
+	exec 9>&-
+	wait "$holder" || true
+	echo "held=${held:-0} before_kb=$before after_kb=$after"
+}
