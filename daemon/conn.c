@@ -26,6 +26,7 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
 #include "sipsecd.h"
@@ -43,6 +44,15 @@ uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void aux_free(struct conn *c)
+{
+	if (!c->aux)
+		return;
+	OPENSSL_cleanse(c->aux->rx_secret, sizeof(c->aux->rx_secret));
+	free(c->aux);
+	c->aux = NULL;
 }
 
 static void on_event(struct loop *l, int fd, uint32_t ev, void *arg)
@@ -93,6 +103,11 @@ struct conn *conn_new(struct daemon *d, bool outgoing)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
+	c->aux = calloc(1, sizeof(*c->aux));
+	if (!c->aux) {
+		free(c);
+		return NULL;
+	}
 	c->d = d;
 	c->id = ++d->next_id;
 	c->outgoing = outgoing;
@@ -178,6 +193,7 @@ void conn_close(struct conn *c, const char *reason)
 	free(c->down);
 	agree_end(c);
 	udp_chan_free(c);
+	aux_free(c);
 	if (!conn_is_up(c))
 		d->n_pending--;
 	if (c->prev)
@@ -369,6 +385,7 @@ void conn_to_kernel(struct conn *c)
 {
 	conn_watch(c, 0, 0);
 	ktls_release(c);
+	aux_free(c);
 	close_fd(&c->tls_fd);
 	close_fd(&c->plain_fd);
 	close_fd(&c->prog_fd);

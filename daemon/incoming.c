@@ -267,7 +267,7 @@ static int check_client(struct conn *c, char *why, size_t wlen)
 	/* What the certificate proved, for the shim's check of the
 	 * requests the program receives. */
 	conn_policy(c, &eff);
-	tls_peer_identity(c->ssl, &eff, &c->ident);
+	tls_peer_identity(c->ssl, &eff, &c->aux->ident);
 	tls_describe(c->ssl, c->tls_version, sizeof(c->tls_version),
 		     c->cipher, sizeof(c->cipher));
 	sipsec_strlcpy(c->path_reason, c->ktls_reason, sizeof(c->path_reason));
@@ -332,7 +332,7 @@ static int deliver_finish(struct conn *c)
 	sipsec_sa_to_ctl(&c->local, &m.local);
 	m.local.port = sipsec_sa_port((struct sockaddr *)&c->lst->bound);
 	memcpy(m.peer_name, c->peer_name, sizeof(m.peer_name));
-	m.ident = c->ident;
+	m.ident = c->aux->ident;
 	n = send(c->plain_fd, &m, sizeof(m), MSG_NOSIGNAL);
 	if (n < 0)
 		return -errno;

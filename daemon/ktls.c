@@ -244,8 +244,8 @@ void ktls_keylog(const SSL *ssl, const char *line)
 	sp = strchr(line + strlen(want), ' ');
 	if (!sp)
 		return;
-	n = unhex(sp + 1, c->rx_secret, sizeof(c->rx_secret));
-	c->rx_secret_len = n > 0 ? (uint8_t)n : 0;
+	n = unhex(sp + 1, c->aux->rx_secret, sizeof(c->aux->rx_secret));
+	c->aux->rx_secret_len = n > 0 ? (uint8_t)n : 0;
 }
 
 int ktls_tls13_derive(const char *digest, const uint8_t *secret, size_t slen,
@@ -344,13 +344,13 @@ int ktls_finish(struct conn *c, int fd, char *why, size_t wlen)
 		goto out;
 	}
 	if (!c->ktls_rx && SSL_version(c->ssl) == TLS1_3_VERSION) {
-		if (!c->rx_secret_len) {
+		if (!c->aux->rx_secret_len) {
 			snprintf(why, wlen, "kTLS: no TLS 1.3 traffic secret");
 			err = -EPROTO;
 			goto out;
 		}
 		err = ktls_install_rx13(fd, kcipher, EVP_MD_get0_name(md),
-					c->rx_secret, c->rx_secret_len,
+					c->aux->rx_secret, c->aux->rx_secret_len,
 					c->rx_records);
 		if (err) {
 			snprintf(why, wlen, "kTLS: TLS_RX: %s", strerror(-err));
@@ -363,8 +363,8 @@ int ktls_finish(struct conn *c, int fd, char *why, size_t wlen)
 		err = -EOPNOTSUPP;
 	}
 out:
-	OPENSSL_cleanse(c->rx_secret, sizeof(c->rx_secret));
-	c->rx_secret_len = 0;
+	OPENSSL_cleanse(c->aux->rx_secret, sizeof(c->aux->rx_secret));
+	c->aux->rx_secret_len = 0;
 	if (err)
 		sipsec_strlcpy(c->ktls_reason, why, sizeof(c->ktls_reason));
 	return err;

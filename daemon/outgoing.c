@@ -260,7 +260,7 @@ static int finish_kernel(struct conn *c, char *why, size_t wlen)
 	r.name_verified = c->name_verified;
 	sipsec_sa_to_ctl(&c->local, &r.local);
 	memcpy(r.peer_name, c->peer_name, sizeof(r.peer_name));
-	r.ident = c->ident;
+	r.ident = c->aux->ident;
 	/* OpenSSL goes before the reply: once the program runs, nothing of
 	 * ours may touch the socket. */
 	ktls_release(c);
@@ -294,7 +294,7 @@ static int finish(struct conn *c, char *why, size_t wlen)
 
 	sipsec_sa_to_ctl(&c->local, &r.local);
 	memcpy(r.peer_name, c->peer_name, sizeof(r.peer_name));
-	r.ident = c->ident;
+	r.ident = c->aux->ident;
 	err = sipsec_ctl_send(c->reply_fd, SIPSEC_CTL_CONNECT, c->reply_seq, 0,
 			      0, &r, sizeof(r), -1);
 	close(c->reply_fd);
@@ -324,7 +324,7 @@ static int hand_over(struct conn *c, char *why, size_t wlen)
 	/* While OpenSSL still holds the certificate: what the shim checks
 	 * the program's requests against. */
 	conn_policy(c, &eff);
-	tls_peer_identity(c->ssl, &eff, &c->ident);
+	tls_peer_identity(c->ssl, &eff, &c->aux->ident);
 	if (c->kernel) {
 		err = finish_kernel(c, why, wlen);
 		return err ? err : 1;

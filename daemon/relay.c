@@ -184,7 +184,6 @@ int relay_pair(struct conn *c, int fd)
 	p->c = c;
 	p->next = pairings;
 	pairings = p;
-	c->pair_addr = p->addr;
 	return 0;
 }
 

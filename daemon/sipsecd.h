@@ -311,6 +311,16 @@ struct relay_buf {
 	uint8_t data[RELAY_BUF];
 };
 
+/* What a connection needs until it is handed to the kernel, and on the
+ * user-space paths for its whole life: allocated with it, freed at the
+ * hand-over, so that a kernel-path connection costs the daemon no more
+ * than its record for status. */
+struct conn_aux {
+	struct sipsec_ctl_identity ident; /* for the shim's SIP check */
+	uint8_t rx_secret[64]; /* TLS 1.3 peer traffic secret, wiped */
+	uint8_t rx_secret_len;
+};
+
 struct conn {
 	struct conn *prev, *next;
 	struct daemon *d;
@@ -325,14 +335,13 @@ struct conn {
 	uint32_t reply_seq;
 	struct listener *lst; /* incoming: the program it goes to */
 	struct sockaddr_storage peer, local; /* the TLS connection's ends */
-	struct sockaddr_storage pair_addr; /* program end of the pair */
 	uint64_t deadline_ms;
 	uint64_t created_ms;
 	char expect[80]; /* identity to verify, "name" or "IP:addr" */
 	char peer_name[64]; /* identity the certificate (or PSK) proved */
 	uint8_t name_verified;
 	char psk_identity[POLICY_MAX_PSK_ID]; /* incoming: the key it used */
-	struct sipsec_ctl_identity ident; /* for the shim's SIP check */
+	struct conn_aux *aux; /* freed at the hand-over to the kernel */
 	char tls_version[16], cipher[48];
 	char path_reason[64];
 	uint64_t bytes_in, bytes_out;
@@ -349,8 +358,6 @@ struct conn {
 	bool kernel; /* the handshake runs for the kernel path */
 	uint8_t ktls_tx, ktls_rx;
 	int prog_flags; /* outgoing: the program's file status flags */
-	uint8_t rx_secret[64]; /* TLS 1.3 peer traffic secret, wiped */
-	uint8_t rx_secret_len;
 	char ktls_reason[64]; /* why not, when the path is not the kernel */
 	uint64_t check_ms; /* CONN_KERNEL: next look for the socket */
 	uint64_t rx_records; /* read after the handshake (TLS 1.3 RX seq) */

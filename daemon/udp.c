@@ -244,7 +244,7 @@ static int chan_attach(struct conn *c)
 static bool chan_check(struct conn *c, enum idcheck_dir dir,
 		       const uint8_t *p, size_t n)
 {
-	const struct sipsec_ctl_identity *id = &c->ident;
+	const struct sipsec_ctl_identity *id = &c->aux->ident;
 	struct idcheck_verdict v = { 0 };
 	struct sip_msg m;
 	char line[256];
@@ -477,7 +477,7 @@ int udp_chan_up(struct conn *c, char *why, size_t wlen)
 	if (!c->peer_name[0])
 		sipsec_strlcpy(c->peer_name, c->expect, sizeof(c->peer_name));
 	conn_policy(c, &eff);
-	tls_peer_identity(c->ssl, &eff, &c->ident);
+	tls_peer_identity(c->ssl, &eff, &c->aux->ident);
 	chan_check_queue(c);
 	tls_describe(c->ssl, c->tls_version, sizeof(c->tls_version),
 		     c->cipher, sizeof(c->cipher));
