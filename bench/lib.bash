@@ -1,6 +1,11 @@
 # Shared by bench/run.sh and bench/vm-pingpong.sh: sourced, never run.
 # shellcheck shell=bash
 
+# For `bash -c`, before a holder: as many descriptors as it may have
+# (root may raise the hard limit; elsewhere the soft one goes up to it).
+# shellcheck disable=SC2016 # expanded by the bash -c that runs it
+RAISE_NOFILE='ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"'
+
 # rss_kb PID... -> the processes' total resident set, kB (a gone one: 0)
 rss_kb() {
 	local t=0 p

@@ -122,7 +122,7 @@ hold() { # path client-host server-host server-addr K
 	before=$(grep -c 'kernel TLS (TX on, RX on)' "$dir/$2.log" || true)
 	echo "rss $1 $5 $(hold_rss "$work" "$(pid_of "$2") $(pid_of "$3")" \
 		"$LAB_SH" --lab "$lab" exec "$2" -- bash -c \
-		"ulimit -n 65536; exec env LD_PRELOAD=$SHIM $PP hold $4 5060 $5") \
+		"$RAISE_NOFILE; exec env LD_PRELOAD=$SHIM $PP hold $4 5060 $5") \
 		kernel_conns=$(($(grep -c 'kernel TLS (TX on, RX on)' "$dir/$2.log" || true) - before))" \
 		>>"$work/results"
 	sleep 2
