@@ -31,7 +31,7 @@ hold_rss() {
 	"$@" <"$fifo" >"$work/hold.out" 2>&1 &
 	holder=$!
 	exec 9>"$fifo"
-	for _ in $(seq 1200); do
+	for _ in $(seq 2400); do # 20 minutes: 10,000 handshakes under TCG
 		grep -q held= "$work/hold.out" 2>/dev/null && break
 		kill -0 "$holder" 2>/dev/null || break
 		sleep 0.5

@@ -100,8 +100,10 @@ certs=$(lab dir)/certs
 
 # Servers on h2: plaintext :7000, sipsec :5060 (under the shim), stunnel
 # :7443 -> the plaintext server, openssl s_server :7444.
-bg_h h2 "$PP" server "$a2" 7000 >/dev/null 2>&1
-bg_h h2 env LD_PRELOAD="$SHIM" "$PP" server "$a2" 5060 >/dev/null 2>&1
+# Servers and relays hold a descriptor per connection or two: as many as
+# they may (the memory holds below go to 10,000 connections).
+bg_h h2 bash -c "$RAISE_NOFILE; exec $PP server $a2 7000" >/dev/null 2>&1
+bg_h h2 bash -c "$RAISE_NOFILE; exec env LD_PRELOAD=$SHIM $PP server $a2 5060" >/dev/null 2>&1
 stunnel_conf() { # name role accept connect cert
 	cat <<EOC
 foreground = yes
@@ -120,8 +122,8 @@ EOC
 }
 stunnel_conf srv no "$a2:7443" "$a2:7000" h2.sipsec.test >"$work/stunnel-h2.conf"
 stunnel_conf cli yes 127.0.0.1:7001 "$a2:7443" h1.sipsec.test >"$work/stunnel-h1.conf"
-bg_h h2 stunnel4 "$work/stunnel-h2.conf" >"$work/stunnel-h2.log" 2>&1
-bg_h h1 stunnel4 "$work/stunnel-h1.conf" >"$work/stunnel-h1.log" 2>&1
+bg_h h2 bash -c "$RAISE_NOFILE; exec stunnel4 $work/stunnel-h2.conf" >"$work/stunnel-h2.log" 2>&1
+bg_h h1 bash -c "$RAISE_NOFILE; exec stunnel4 $work/stunnel-h1.conf" >"$work/stunnel-h1.log" 2>&1
 bg_h h2 openssl s_server -quiet -accept 7444 -cert "$certs/h2.sipsec.test.pem" \
 	-key "$certs/h2.sipsec.test.key" -tls1_3 -naccept 1000000 >/dev/null 2>&1
 # The same with mutual certificates verified both ways, as sipsec does:

@@ -85,9 +85,10 @@ lab daemon h3 --conf-append "$work/off.ini" >/dev/null
 lab daemon h4 --conf-append "$work/off.ini" >/dev/null
 a2=$(lab addr h2)
 a4=$(lab addr h4)
-bg_h h2 "$PP" server "$a2" 7000 >/dev/null 2>&1
-bg_h h2 env LD_PRELOAD="$SHIM" "$PP" server "$a2" 5060 >/dev/null 2>&1
-bg_h h4 env LD_PRELOAD="$SHIM" "$PP" server "$a4" 5060 >/dev/null 2>&1
+# The servers hold a descriptor per connection: as many as they may.
+bg_h h2 bash -c "$RAISE_NOFILE; exec $PP server $a2 7000" >/dev/null 2>&1
+bg_h h2 bash -c "$RAISE_NOFILE; exec env LD_PRELOAD=$SHIM $PP server $a2 5060" >/dev/null 2>&1
+bg_h h4 bash -c "$RAISE_NOFILE; exec env LD_PRELOAD=$SHIM $PP server $a4 5060" >/dev/null 2>&1
 sleep 1
 
 run() { # contender
