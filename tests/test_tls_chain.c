@@ -26,15 +26,9 @@
 #include <openssl/x509v3.h>
 
 #include "sipsecd.h"
+#include "tls_pair.h"
 
 static char dir[] = "/tmp/sipsec-chain-XXXXXX";
-
-struct end {
-	struct config *cfg;
-	SSL *ssl;
-	int fd, rc;
-	char why[256], expect[80];
-};
 
 static struct end cli, srv;
 
@@ -149,17 +143,9 @@ static void setup(void)
 
 static void teardown(void)
 {
-	struct end *ends[] = { &cli, &srv };
 	char cmd[96];
 
-	for (int i = 0; i < 2; i++) {
-		SSL_free(ends[i]->ssl);
-		if (ends[i]->fd >= 0)
-			close(ends[i]->fd);
-		config_free(ends[i]->cfg);
-		memset(ends[i], 0, sizeof(*ends[i]));
-	}
-	tls_ctx_flush();
+	tls_pair_free(&cli, &srv);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	cr_assert_eq(system(cmd), 0);
 }
@@ -194,26 +180,6 @@ static void pair(void)
 	cr_assert_not_null(srv.ssl);
 }
 
-static void handshake(void)
-{
-	struct end *ends[] = { &cli, &srv };
-	uint32_t want;
-
-	cli.rc = srv.rc = -EAGAIN;
-	for (int round = 0; round < 100; round++) {
-		for (int i = 0; i < 2; i++) {
-			if (ends[i]->rc == -EAGAIN)
-				ends[i]->rc = tls_handshake(
-					ends[i]->ssl, &want, ends[i]->why,
-					sizeof(ends[i]->why));
-		}
-		if (cli.rc != -EAGAIN && srv.rc != -EAGAIN)
-			return;
-		poll(&(struct pollfd){ .fd = cli.fd, .events = POLLIN }, 1, 10);
-	}
-	cr_assert_fail("handshake still running");
-}
-
 static void names(STACK_OF(X509) *chain, char *out, size_t len)
 {
 	size_t off = 0;
@@ -233,7 +199,7 @@ Test(tls_chain, the_chain_sent_reaches_the_root_without_it)
 	char seen[512];
 
 	pair();
-	handshake();
+	tls_pair_handshake(&cli, &srv);
 	cr_assert_eq(cli.rc, 0, "client: %s", cli.why);
 	cr_assert_eq(srv.rc, 0, "server: %s", srv.why);
 	/* The client's view: the server's certificate and the intermediate

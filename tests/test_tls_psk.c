@@ -19,6 +19,7 @@
 #include <openssl/ssl.h>
 
 #include "sipsecd.h"
+#include "tls_pair.h"
 
 #define KEY "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define BAD "ff112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -35,13 +36,6 @@ static const char server_conf[] =
 	"psk = hex:" KEY "\npsk_identity = pbx1.example.net\n"
 	"[peer other]\naddress = 192.0.2.0/24\nname = other.example.net\n"
 	"psk = hex:" BAD "\npsk_identity = other\n";
-
-struct end {
-	struct config *cfg;
-	SSL *ssl;
-	int fd, rc;
-	char why[256], expect[80];
-};
 
 static struct end cli, srv;
 
@@ -114,46 +108,14 @@ static void pair(const char *key, const char *identity, const char *client_ip)
 				    (struct sockaddr *)&from), 0);
 }
 
-/* Step both handshakes until neither waits; a side that fails closes its
- * end, as the daemon would, so the other one ends too. */
 static void handshake(void)
 {
-	struct end *ends[] = { &cli, &srv };
-	uint32_t want;
-
-	cli.rc = srv.rc = -EAGAIN;
-	for (int round = 0; round < 100; round++) {
-		for (int i = 0; i < 2; i++) {
-			struct end *e = ends[i];
-
-			if (e->rc != -EAGAIN)
-				continue;
-			e->rc = tls_handshake(e->ssl, &want, e->why,
-					      sizeof(e->why));
-			if (e->rc && e->rc != -EAGAIN)
-				shutdown(e->fd, SHUT_RDWR);
-		}
-		if (cli.rc != -EAGAIN && srv.rc != -EAGAIN)
-			return;
-		poll(&(struct pollfd){ .fd = cli.fd, .events = POLLIN }, 1, 10);
-	}
-	cr_assert_fail("handshake still running: client %d, server %d",
-		       cli.rc, srv.rc);
+	tls_pair_handshake(&cli, &srv);
 }
 
 static void teardown(void)
 {
-	struct end *ends[] = { &cli, &srv };
-
-	for (int i = 0; i < 2; i++) {
-		SSL_free(ends[i]->ssl);
-		if (ends[i]->fd >= 0)
-			close(ends[i]->fd);
-		config_free(ends[i]->cfg);
-		memset(ends[i], 0, sizeof(*ends[i]));
-		ends[i]->fd = -1;
-	}
-	tls_ctx_flush();
+	tls_pair_free(&cli, &srv);
 }
 
 static void setup(void)
