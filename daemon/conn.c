@@ -20,8 +20,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -44,6 +46,16 @@ uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+const char *nofile_note(char *buf, size_t len)
+{
+	struct rlimit rl = { 0, 0 };
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	snprintf(buf, len, "open-file limit %llu; a user-space connection "
+		 "takes 2 descriptors", (unsigned long long)rl.rlim_cur);
+	return buf;
 }
 
 static void aux_free(struct conn *c)

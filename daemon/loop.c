@@ -27,7 +27,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -57,7 +56,7 @@ struct loop {
 	bool dirty;
 	/* loop_accept() */
 	int spare; /* closed to make room for one accept, then reopened */
-	uint64_t shed, shed_logged, shed_log_ms;
+	uint64_t shed, shed_log_ms;
 };
 
 static uint64_t udata(int fd, uint32_t gen)
@@ -322,17 +321,14 @@ int loop_run(struct loop *l)
 static void shed_log(struct loop *l, const char *what, int err)
 {
 	uint64_t now = now_ms();
-	struct rlimit rl = { 0, 0 };
+	char note[96];
 
 	l->shed++;
 	if (now < l->shed_log_ms)
 		return;
-	getrlimit(RLIMIT_NOFILE, &rl);
-	log_warnx("%s: connection refused and closed: %s (open-file limit "
-		  "%llu; a user-space connection takes 2, a pending one 2 or "
-		  "3); %llu refused so far",
-		  what, strerror(-err), (unsigned long long)rl.rlim_cur,
-		  (unsigned long long)l->shed);
+	log_warnx("%s: connection refused and closed: %s (%s); %llu refused "
+		  "so far", what, strerror(-err),
+		  nofile_note(note, sizeof(note)), (unsigned long long)l->shed);
 	l->shed_log_ms = now + SHED_LOG_MS;
 }
 

@@ -25,7 +25,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 #include <openssl/ssl.h>
 
@@ -68,12 +67,11 @@ static int start_tls(struct conn *c, const struct policy *eff, char *why,
 				   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->tls_fd < 0) {
 		int err = errno;
-		struct rlimit rl = { 0, 0 };
+		char note[96];
 
-		if (err == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0)
-			snprintf(why, wlen, "socket: %s (open-file limit %llu; "
-				 "a user-space connection takes 2)",
-				 strerror(err), (unsigned long long)rl.rlim_cur);
+		if (err == EMFILE)
+			snprintf(why, wlen, "socket: %s (%s)", strerror(err),
+				 nofile_note(note, sizeof(note)));
 		else
 			snprintf(why, wlen, "socket: %s", strerror(err));
 		return -err;

@@ -384,6 +384,9 @@ void conn_watch(struct conn *c, uint32_t tls_events, uint32_t plain_events);
 /** @brief Mirror the connection into the enforcement's associations map. */
 void conn_mirror(struct conn *c, uint8_t path);
 uint64_t now_ms(void);
+/** @brief "open-file limit N; ...": for messages about running out of
+ * descriptors. Returns buf. */
+const char *nofile_note(char *buf, size_t len);
 /** @brief Past the setup: data moves (relay, kernel, channel). */
 bool conn_is_up(const struct conn *c);
 void conn_export(const struct conn *c, struct sipsec_ctl_conn *out);
